@@ -1,0 +1,46 @@
+/**
+ * The error base class and its cross-realm guard.
+ *
+ * @module
+ */
+
+const MARK = Symbol.for("xray-edge.error");
+
+/** The base class of errors this library reports or throws on purpose. */
+export class XRayError extends Error {
+  /** Marks instances across realms and package copies. */
+  readonly [MARK] = true;
+  /**
+   * @param message What went wrong.
+   * @param options The standard error options (`cause`).
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "XRayError";
+  }
+}
+
+/**
+ * Tells whether a value is an {@linkcode XRayError}, also across realms and
+ * duplicated package copies.
+ *
+ * @param value Anything.
+ * @returns `true` for an XRayError.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isXRayError, XRayError } from "./errors.ts";
+ * assert.equal(isXRayError(new XRayError("x")), true);
+ * assert.equal(isXRayError(new Error("x")), false);
+ * ```
+ */
+export function isXRayError(value: unknown): value is XRayError {
+  return typeof value === "object" && value !== null &&
+    (value as Record<symbol, unknown>)[MARK] === true;
+}
+
+/** Turns anything thrown into an Error. */
+export function toError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value));
+}
