@@ -10,7 +10,7 @@ const POOL_BYTES = 4096;
 const HEX: string[] = [];
 for (let i = 0; i < 256; i++) HEX.push((i < 16 ? "0" : "") + i.toString(16));
 
-let pool: Uint8Array | undefined;
+let pool: Uint8Array<ArrayBuffer> | undefined;
 let offset = POOL_BYTES;
 
 function hexBytes(count: number): string {
