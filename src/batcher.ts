@@ -24,12 +24,10 @@ import type {
 } from "./types.ts";
 import { toError, XRayError } from "./errors.ts";
 import { unrefTimer } from "./runtime/unref_timer.ts";
+import { MAX_DOCUMENT_BYTES } from "./document.ts";
 
 /** The most documents one PutTraceSegments call takes. */
 export const MAX_BATCH_DOCUMENTS = 50;
-
-/** The largest document X-Ray accepts, in bytes (64 KB). */
-export const MAX_DOCUMENT_BYTES = 64 * 1024;
 
 /** The most requests a batcher keeps in flight (the Workers connection limit). */
 export const MAX_CONCURRENCY = 6;
@@ -355,21 +353,26 @@ export function createBatcher(options: BatcherOptions): Batcher {
   const waiters = new Set<{ seq: number; resolve: () => void }>();
   const stats = emptyStats();
 
-  // Drop reports: summed per burst, at most one per reportIntervalMs.
+  // Drop reports: summed per burst. A burst is reported when it is
+  // reportIntervalMs old (by an unref'd timer, or by the next drop where
+  // timers do not run), and at the end of every flush() and shutdown().
   const pending: Record<DropReason, number> = emptyStats().dropped;
   let pendingTotal = 0;
   const pendingCodes = new Set<string>();
   let pendingCause: Error | undefined;
-  let lastReportAt = -Infinity;
+  let burstStartedAt: number | undefined;
+  let reportTimer: ReturnType<typeof setTimeout> | undefined;
   let reportScheduled = false;
 
   function queued(): number {
     return queue.length - head;
   }
 
-  function report(force: boolean): void {
+  function report(): void {
+    clearTimeout(reportTimer);
+    reportTimer = undefined;
+    burstStartedAt = undefined;
     if (pendingTotal === 0) return;
-    if (!force && clock.now() - lastReportAt < reportIntervalMs) return;
     const parts: string[] = [];
     for (const reason of Object.keys(pending) as DropReason[]) {
       if (pending[reason] > 0) {
@@ -385,7 +388,6 @@ export function createBatcher(options: BatcherOptions): Batcher {
     pendingTotal = 0;
     pendingCodes.clear();
     pendingCause = undefined;
-    lastReportAt = clock.now();
     const error = new XRayError(
       `Dropped ${total} X-Ray document${total === 1 ? "" : "s"}: ${
         parts.join(", ")
@@ -397,6 +399,16 @@ export function createBatcher(options: BatcherOptions): Batcher {
     } catch {
       // A throwing error handler must not break delivery.
     }
+  }
+
+  function scheduleReport(): void {
+    if (reportScheduled) return;
+    // A microtask, so a synchronous burst still ends up in one report.
+    reportScheduled = true;
+    queueMicrotask(() => {
+      reportScheduled = false;
+      report();
+    });
   }
 
   function drop(
@@ -411,13 +423,14 @@ export function createBatcher(options: BatcherOptions): Batcher {
     pendingTotal += count;
     if (cause) pendingCause = cause;
     if (codes) { for (const code of codes) pendingCodes.add(code); }
-    if (!reportScheduled) {
-      // Reporting on a microtask sums a synchronous burst into one call.
-      reportScheduled = true;
-      queueMicrotask(() => {
-        reportScheduled = false;
-        report(false);
-      });
+    if (reportIntervalMs === 0) {
+      scheduleReport();
+    } else if (burstStartedAt === undefined) {
+      burstStartedAt = clock.now();
+      reportTimer = setTimeout(report, reportIntervalMs);
+      unrefTimer(reportTimer);
+    } else if (clock.now() - burstStartedAt >= reportIntervalMs) {
+      scheduleReport();
     }
   }
 
@@ -710,7 +723,7 @@ export function createBatcher(options: BatcherOptions): Batcher {
       // A flush that hit its deadline stops waiting.
       waiters.delete(waiter!);
     }
-    report(true);
+    report();
     const after = counters();
     return {
       sent: after.sent - before.sent,
@@ -743,7 +756,7 @@ export function createBatcher(options: BatcherOptions): Batcher {
         // ignore a throwing handler
       }
     }
-    report(true);
+    report();
     const after = counters();
     return {
       sent: after.sent - before.sent,

@@ -6,7 +6,7 @@ const EPOCH = Math.floor(Date.now() / 1000);
 
 /** A small schema-valid segment document with a unique id derived from `n`. */
 export function makeDocument(n: number, name = "delivery"): string {
-  const id = (0x1000000000000000 + n).toString(16).slice(-16);
+  const id = "a" + n.toString(16).padStart(15, "0");
   const traceTail = n.toString(16).padStart(24, "0").slice(-24);
   const start = EPOCH + (n % 1000) / 1000;
   return JSON.stringify({
@@ -67,6 +67,7 @@ export function startSink(
   const accepted = new Map<string, number>();
   const requests: string[][] = [];
   const headers: Headers[] = [];
+  const stalled = new Set<() => void>();
   let n = 0;
   const server = Deno.serve(
     { hostname: "127.0.0.1", port, onListen: () => {} },
@@ -97,10 +98,9 @@ export function startSink(
         });
       }
       if (action === "stall") {
-        // Answers only once the client gave up and disconnected.
+        // Answers only when the sink closes: the client times out first.
         await new Promise<void>((resolve) => {
-          if (request.signal.aborted) resolve();
-          request.signal.addEventListener("abort", () => resolve());
+          stalled.add(resolve);
         });
         return new Response(null, { status: 204 });
       }
@@ -129,7 +129,10 @@ export function startSink(
     accepted,
     requests,
     headers,
-    close: () => server.shutdown(),
+    close: () => {
+      for (const release of stalled) release();
+      return server.shutdown();
+    },
   };
 }
 

@@ -23,7 +23,12 @@ function schemaValidator(): Validate {
       k !== "cause" && k !== "skipped"
     );
   }
-  const ajv = new Ajv({ strict: false, allErrors: true });
+  // ajv-draft-04 is CommonJS: its default import is the class at run time,
+  // but its types surface as the module namespace.
+  const AjvClass = Ajv as unknown as new (
+    options: Record<string, unknown>,
+  ) => { compile(schema: unknown): Validate };
+  const ajv = new AjvClass({ strict: false, allErrors: true });
   validate = ajv.compile(schema) as Validate;
   return validate;
 }

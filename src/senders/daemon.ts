@@ -7,13 +7,7 @@
  */
 
 import type { Sender, SendOptions, SendResult } from "../types.ts";
-import {
-  daemonAddress,
-  DEFAULT_DAEMON_HOST,
-  DEFAULT_DAEMON_PORT,
-  formatHost,
-  type HostPort,
-} from "./_daemon_address.ts";
+import { type HostPort, parseDaemonAddress } from "../config.ts";
 import {
   interpretResponse,
   networkFailure,
@@ -34,6 +28,16 @@ export interface DaemonSenderOptions {
   env?: Readonly<Record<string, unknown>>;
   /** The fetch to use. @default globalThis.fetch */
   fetch?: typeof fetch;
+}
+
+const DEFAULT_DAEMON_HOST = "127.0.0.1";
+const DEFAULT_DAEMON_PORT = 2000;
+
+/** A host and port for a URL (IPv6 in brackets). */
+function formatHost(address: HostPort): string {
+  return address.host.includes(":") && !address.host.startsWith("[")
+    ? `[${address.host}]:${address.port}`
+    : `${address.host}:${address.port}`;
 }
 
 function baseUrl(options: DaemonSenderOptions): URL {
@@ -74,7 +78,9 @@ function baseUrl(options: DaemonSenderOptions): URL {
       );
     }
   }
-  return new URL(`http://${formatHost(daemonAddress(String(address)).tcp)}`);
+  return new URL(
+    `http://${formatHost(parseDaemonAddress(String(address)).tcp)}`,
+  );
 }
 
 /**

@@ -1,0 +1,387 @@
+/**
+ * Entity data → X-Ray wire JSON. The only module with snake_case keys; also
+ * the 64 KB size guard and the splitting of large trees into independent
+ * subsegment documents.
+ *
+ * @module
+ */
+
+import type { StackFrame } from "./stack.ts";
+import { toJsonSafe } from "./metadata.ts";
+
+/** The most bytes one X-Ray document may have. */
+export const MAX_DOCUMENT_BYTES = 64 * 1024;
+
+/** Error flag bits. */
+export const FLAG_ERROR = 1;
+/** Fault flag bit. */
+export const FLAG_FAULT = 2;
+/** Throttle flag bit. */
+export const FLAG_THROTTLE = 4;
+
+/** One recorded exception. */
+export interface ExceptionData {
+  /** 16 hex id. */
+  id: string;
+  /** The message. */
+  message: string;
+  /** The error's name. */
+  type: string;
+  /** Whether the error came from a downstream service. */
+  remote: boolean;
+  /** Parsed frames. */
+  stack: StackFrame[];
+  /** Frames left out beyond `maxStackFrames`. */
+  truncated?: number;
+}
+
+/** HTTP request fields, camelCase. */
+export interface HttpRequestData {
+  /** The method. */
+  method?: string;
+  /** The URL (no credentials). */
+  url?: string;
+  /** The user agent. */
+  userAgent?: string;
+  /** The client address. */
+  clientIp?: string;
+  /** Whether `clientIp` came from `X-Forwarded-For`. */
+  xForwardedFor?: boolean;
+  /** Whether the call was traced downstream (subsegments). */
+  traced?: boolean;
+}
+
+/** HTTP response fields, camelCase. */
+export interface HttpResponseData {
+  /** The status code. */
+  status?: number;
+  /** The body length in bytes. */
+  contentLength?: number;
+}
+
+/** SQL fields, camelCase. */
+export interface SqlData {
+  /** Connection string without password. */
+  connectionString?: string;
+  /** The database URL without password. */
+  url?: string;
+  /** The query with values left out. */
+  sanitizedQuery?: string;
+  /** `PostgreSQL`, `MySQL`, … */
+  databaseType?: string;
+  /** The server version. */
+  databaseVersion?: string;
+  /** The driver name and version. */
+  driverVersion?: string;
+  /** The database user. */
+  user?: string;
+  /** `statement` or `call`. */
+  preparation?: "statement" | "call";
+}
+
+/** Everything recorded on one segment or subsegment (camelCase model). */
+export interface EntityData {
+  /** Segment or subsegment. */
+  kind: "segment" | "subsegment";
+  /** The sanitized name. */
+  name: string;
+  /** 16 hex id. */
+  id: string;
+  /** The trace id. */
+  traceId: string;
+  /** The parent id: the upstream caller for segments, the parent entity for subsegments. */
+  parentId?: string;
+  /** Start, epoch ms. */
+  startMs: number;
+  /** End, epoch ms; absent while in progress. */
+  endMs?: number;
+  /** Error/fault/throttle bits. */
+  flags: number;
+  /** `remote`, `aws` or `local` (subsegments). */
+  namespace?: string;
+  /** Segment origin, e.g. `AWS::EC2::Instance`. */
+  origin?: string;
+  /** The user (segments). */
+  user?: string;
+  /** Annotations. */
+  annotations?: Record<string, string | number | boolean>;
+  /** Number of annotations held. */
+  annotationCount: number;
+  /** Metadata by namespace (raw values, converted when written). */
+  metadata?: Record<string, Record<string, unknown>>;
+  /** HTTP request. */
+  httpRequest?: HttpRequestData;
+  /** HTTP response. */
+  httpResponse?: HttpResponseData;
+  /** The `aws` block. */
+  aws?: Record<string, unknown>;
+  /** The `service` block (segments). */
+  service?: Record<string, unknown>;
+  /** The `sql` block. */
+  sql?: SqlData;
+  /** Recorded exceptions, or the id of an exception recorded on a descendant. */
+  exceptions?: ExceptionData[];
+  /** An exception id recorded elsewhere in the trace (cause by reference). */
+  causeId?: string;
+  /** The working directory for `cause`. */
+  workingDirectory?: string;
+  /** Child subsegments not yet sent. */
+  children?: EntityData[];
+  /** Number of children (direct and nested) still open. */
+  openChildren: number;
+}
+
+function seconds(ms: number): number {
+  return Math.round(ms * 1000) / 1e6;
+}
+
+function assign(
+  target: Record<string, unknown>,
+  key: string,
+  value: unknown,
+): void {
+  Object.defineProperty(target, key, {
+    value,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
+}
+
+function convertMetadata(
+  metadata: Record<string, Record<string, unknown>>,
+): Record<string, unknown> | undefined {
+  let out: Record<string, unknown> | undefined;
+  for (const ns in metadata) {
+    const entries = metadata[ns];
+    const converted: Record<string, unknown> = {};
+    let any = false;
+    for (const key in entries) {
+      const raw = entries[key];
+      const value =
+        typeof raw === "object" && raw !== null || typeof raw === "bigint" ||
+          typeof raw === "number"
+          ? toJsonSafe(raw)
+          : raw;
+      if (value !== undefined) {
+        assign(converted, key, value);
+        any = true;
+      }
+    }
+    if (any) {
+      out ??= {};
+      assign(out, ns, converted);
+    }
+  }
+  return out;
+}
+
+function cause(data: EntityData): unknown {
+  if (data.exceptions) {
+    const exceptions = data.exceptions.map((e) => {
+      const x: Record<string, unknown> = {
+        id: e.id,
+        message: e.message,
+        type: e.type,
+        remote: e.remote,
+        stack: e.stack,
+      };
+      if (e.truncated) x.truncated = e.truncated;
+      return x;
+    });
+    const c: Record<string, unknown> = { exceptions };
+    if (data.workingDirectory) c.working_directory = data.workingDirectory;
+    return c;
+  }
+  return data.causeId;
+}
+
+/** Options for {@linkcode toWire}. */
+export interface WireOptions {
+  /** Write as an independent subsegment document (`type`, `trace_id`, `parent_id`). */
+  independent?: boolean;
+  /** Leave children out (they are sent separately). */
+  withoutChildren?: boolean;
+}
+
+/**
+ * Builds the X-Ray wire object of an entity and its remaining children.
+ *
+ * @param data The entity data.
+ * @param options How to write it.
+ * @returns The wire object, ready for `JSON.stringify`.
+ */
+export function toWire(
+  data: EntityData,
+  options?: WireOptions,
+): Record<string, unknown> {
+  const doc: Record<string, unknown> = {
+    name: data.name,
+    id: data.id,
+    start_time: seconds(data.startMs),
+  };
+  const segment = data.kind === "segment";
+  if (segment || options?.independent) doc.trace_id = data.traceId;
+  if (options?.independent && !segment) {
+    doc.type = "subsegment";
+    if (data.parentId) doc.parent_id = data.parentId;
+  } else if (segment && data.parentId) {
+    doc.parent_id = data.parentId;
+  }
+  if (data.endMs !== undefined) doc.end_time = seconds(data.endMs);
+  else doc.in_progress = true;
+  if (data.namespace) doc.namespace = data.namespace;
+  if (data.origin) doc.origin = data.origin;
+  if (data.user !== undefined) doc.user = data.user;
+  if (data.flags & FLAG_ERROR) doc.error = true;
+  if (data.flags & FLAG_FAULT) doc.fault = true;
+  if (data.flags & FLAG_THROTTLE) doc.throttle = true;
+  if (data.httpRequest || data.httpResponse) {
+    const http: Record<string, unknown> = {};
+    const q = data.httpRequest;
+    if (q) {
+      const r: Record<string, unknown> = {};
+      if (q.method !== undefined) r.method = q.method;
+      if (q.url !== undefined) r.url = q.url;
+      if (q.userAgent !== undefined) r.user_agent = q.userAgent;
+      if (q.clientIp !== undefined) r.client_ip = q.clientIp;
+      if (q.xForwardedFor) r.x_forwarded_for = true;
+      if (q.traced !== undefined) r.traced = q.traced;
+      http.request = r;
+    }
+    const s = data.httpResponse;
+    if (s) {
+      const r: Record<string, unknown> = {};
+      if (s.status !== undefined) r.status = s.status;
+      if (s.contentLength !== undefined) r.content_length = s.contentLength;
+      http.response = r;
+    }
+    doc.http = http;
+  }
+  if (data.aws) doc.aws = toJsonSafe(data.aws);
+  if (data.service) doc.service = data.service;
+  if (data.sql) {
+    const q = data.sql;
+    const sql: Record<string, unknown> = {};
+    if (q.connectionString !== undefined) {
+      sql.connection_string = q.connectionString;
+    }
+    if (q.url !== undefined) sql.url = q.url;
+    if (q.sanitizedQuery !== undefined) sql.sanitized_query = q.sanitizedQuery;
+    if (q.databaseType !== undefined) sql.database_type = q.databaseType;
+    if (q.databaseVersion !== undefined) {
+      sql.database_version = q.databaseVersion;
+    }
+    if (q.driverVersion !== undefined) sql.driver_version = q.driverVersion;
+    if (q.user !== undefined) sql.user = q.user;
+    if (q.preparation !== undefined) sql.preparation = q.preparation;
+    doc.sql = sql;
+  }
+  if (data.annotationCount > 0) doc.annotations = data.annotations;
+  if (data.metadata) {
+    const m = convertMetadata(data.metadata);
+    if (m) doc.metadata = m;
+  }
+  const c = cause(data);
+  if (c !== undefined) doc.cause = c;
+  if (!options?.withoutChildren && data.children && data.children.length > 0) {
+    doc.subsegments = data.children.map((child) => toWire(child));
+  }
+  return doc;
+}
+
+let encoder: TextEncoder | undefined;
+
+/** Byte length of a string in UTF-8. */
+export function utf8Length(text: string): number {
+  encoder ??= new TextEncoder();
+  return encoder.encode(text).length;
+}
+
+// A UTF-16 unit is at most 3 UTF-8 bytes: short documents need no encoding.
+function fits(text: string): boolean {
+  return text.length * 3 <= MAX_DOCUMENT_BYTES ||
+    utf8Length(text) <= MAX_DOCUMENT_BYTES;
+}
+
+/** What {@linkcode serialize} produced. */
+export interface Serialized {
+  /** JSON documents, each ≤ 64 KB; the entity's own document last. */
+  documents: string[];
+  /** How many entities had fields cut to fit. */
+  truncated: number;
+}
+
+const TRUNCATION_ORDER = [
+  "metadata",
+  "annotations",
+  "cause",
+  "sql",
+  "aws",
+  "http",
+] as const;
+
+/**
+ * Serializes an entity with its remaining children into one or more
+ * documents of at most 64 KB: when the whole tree is too large, the largest
+ * children go out first as independent subsegment documents; an entity still
+ * too large on its own has fields cut, in order metadata, annotations, cause,
+ * sql, aws, http, and a visible `xray-edge` metadata marker saying so.
+ *
+ * @param data The entity.
+ * @param independent Write a subsegment as an independent document.
+ * @returns The documents and the count of entities cut.
+ */
+export function serialize(data: EntityData, independent: boolean): Serialized {
+  const documents: string[] = [];
+  let truncated = 0;
+  const wire = toWire(data, { independent });
+  let text = JSON.stringify(wire);
+  if (fits(text)) return { documents: [text], truncated };
+
+  // Too large: send children out one by one, largest first.
+  const children = data.children ?? [];
+  if (children.length > 0) {
+    const sized = children.map((child, i) => ({
+      child,
+      size: JSON.stringify(toWire(child)).length,
+      i,
+    }));
+    sized.sort((a, b) => b.size - a.size);
+    const kept = new Set(children);
+    for (const { child } of sized) {
+      const sub = serialize({
+        ...child,
+        parentId: data.id,
+        traceId: data.traceId,
+      }, true);
+      documents.push(...sub.documents);
+      truncated += sub.truncated;
+      kept.delete(child);
+      const remaining = children.filter((c) => kept.has(c));
+      wire.subsegments = remaining.length > 0
+        ? remaining.map((c) => toWire(c))
+        : undefined;
+      if (!wire.subsegments) delete wire.subsegments;
+      text = JSON.stringify(wire);
+      if (fits(text)) {
+        documents.push(text);
+        return { documents, truncated };
+      }
+    }
+  }
+  // Still too large alone: cut fields and say so.
+  const originalBytes = utf8Length(text);
+  const cut: string[] = [];
+  for (const field of TRUNCATION_ORDER) {
+    if (!(field in wire)) continue;
+    delete wire[field];
+    cut.push(field);
+    wire.metadata = { "xray-edge": { truncated: cut, originalBytes } };
+    text = JSON.stringify(wire);
+    if (fits(text)) break;
+  }
+  truncated++;
+  documents.push(text);
+  return { documents, truncated };
+}

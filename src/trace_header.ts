@@ -1,0 +1,203 @@
+/**
+ * The `X-Amzn-Trace-Id` header: a tolerant parser, a formatter and the
+ * response-header helper.
+ *
+ * @module
+ */
+
+/** The X-Ray trace header name. */
+export const TRACE_HEADER = "X-Amzn-Trace-Id";
+
+/** The most bytes of extra (non Root/Parent/Sampled) data kept and forwarded. */
+export const MAX_TRACE_HEADER_DATA = 256;
+
+/** A parsed `X-Amzn-Trace-Id` header. */
+export interface TraceHeader {
+  /** The trace id (`Root`), present only when valid. */
+  root?: string;
+  /** The parent segment id, present only when 16 hex digits. */
+  parent?: string;
+  /** The upstream decision: `true` (1), `false` (0) or `"requested"` (?). */
+  sampled?: boolean | "requested";
+  /** Other keys (such as `Lineage`) in arrival order, kept and forwarded. */
+  data: Record<string, string>;
+}
+
+function isHex(code: number): boolean {
+  return (code >= 48 && code <= 57) || (code >= 97 && code <= 102) ||
+    (code >= 65 && code <= 70);
+}
+
+function isHexRun(s: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (!isHex(s.charCodeAt(i))) return false;
+  return true;
+}
+
+// Printable ASCII without `;` (and without `=` in keys): safe to forward in a header.
+function isToken(s: string, allowEquals: boolean): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x21 || c > 0x7e || c === 59 || (c === 61 && !allowEquals)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * Tells whether a string is a valid X-Ray trace id: `1-` + 8 hex + `-` + 24 hex.
+ *
+ * @param value The candidate.
+ * @returns `true` when valid.
+ */
+export function isTraceId(value: string): boolean {
+  return value.length === 35 && value.charCodeAt(0) === 49 &&
+    value.charCodeAt(1) === 45 &&
+    value.charCodeAt(10) === 45 && isHexRun(value, 2, 10) &&
+    isHexRun(value, 11, 35);
+}
+
+/**
+ * Tells whether a string is a valid 16-hex-digit segment id.
+ *
+ * @param value The candidate.
+ * @returns `true` when valid.
+ */
+export function isSegmentId(value: string): boolean {
+  return value.length === 16 && isHexRun(value, 0, 16);
+}
+
+/**
+ * Parses an `X-Amzn-Trace-Id` value, tolerantly: keys case-insensitive and
+ * trimmed, malformed parts skipped, `Self` dropped, unknown keys kept (up to
+ * 256 bytes in all). Never throws.
+ *
+ * @param value The raw header value.
+ * @returns The parsed header, or `undefined` when nothing usable remains.
+ *
+ * @example Root-only and Sampled=? are accepted
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseTraceHeader } from "./trace_header.ts";
+ * const h = parseTraceHeader("root=1-5759e988-bd862e3fe1be46a994272793; Sampled=?;Lineage=a:1");
+ * assert.equal(h?.root, "1-5759e988-bd862e3fe1be46a994272793");
+ * assert.equal(h?.sampled, "requested");
+ * assert.deepEqual(h?.data, { Lineage: "a:1" });
+ * ```
+ */
+export function parseTraceHeader(
+  value: string | null | undefined,
+): TraceHeader | undefined {
+  if (typeof value !== "string" || value.length === 0) return undefined;
+  let root: string | undefined;
+  let parent: string | undefined;
+  let sampled: boolean | "requested" | undefined;
+  let data: Record<string, string> | undefined;
+  let dataBytes = 0;
+  let found = false;
+  let start = 0;
+  const len = value.length;
+  while (start <= len) {
+    let end = value.indexOf(";", start);
+    if (end === -1) end = len;
+    const eq = value.indexOf("=", start);
+    if (eq !== -1 && eq < end) {
+      const key = value.slice(start, eq).trim();
+      if (key.length > 0) {
+        const val = value.slice(eq + 1, end).trim();
+        const lower = key.length <= 7 ? key.toLowerCase() : "";
+        if (lower === "root") {
+          if (isTraceId(val)) {
+            root = val.toLowerCase();
+            found = true;
+          }
+        } else if (lower === "parent") {
+          if (isSegmentId(val)) {
+            parent = val.toLowerCase();
+            found = true;
+          }
+        } else if (lower === "sampled") {
+          if (val === "1") sampled = true;
+          else if (val === "0") sampled = false;
+          else if (val === "?") sampled = "requested";
+          if (sampled !== undefined) found = true;
+        } else if (lower !== "self") {
+          const size = key.length + val.length;
+          if (
+            dataBytes + size <= MAX_TRACE_HEADER_DATA && isToken(key, false) &&
+            isToken(val, true)
+          ) {
+            data ??= {};
+            if (!Object.hasOwn(data, key)) {
+              Object.defineProperty(data, key, {
+                value: val,
+                enumerable: true,
+                writable: true,
+                configurable: true,
+              });
+              dataBytes += size;
+              found = true;
+            }
+          }
+        }
+      }
+    }
+    start = end + 1;
+  }
+  if (!found) return undefined;
+  const header: TraceHeader = { data: data ?? {} };
+  if (root !== undefined) header.root = root;
+  if (parent !== undefined) header.parent = parent;
+  if (sampled !== undefined) header.sampled = sampled;
+  return header;
+}
+
+/**
+ * Writes a trace header value: `Root`, `Parent`, `Sampled` (`1`/`0`/`?`), then
+ * the extra data, `;`-joined without spaces.
+ *
+ * @param header The header to write.
+ * @returns The header value.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatTraceHeader } from "./trace_header.ts";
+ * assert.equal(
+ *   formatTraceHeader({ root: "1-5759e988-bd862e3fe1be46a994272793", sampled: true, data: {} }),
+ *   "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1",
+ * );
+ * ```
+ */
+export function formatTraceHeader(header: TraceHeader): string {
+  let out = "";
+  if (header.root) out = "Root=" + header.root;
+  if (header.parent) out += (out ? ";" : "") + "Parent=" + header.parent;
+  if (header.sampled !== undefined) {
+    out += (out ? ";" : "") + "Sampled=" +
+      (header.sampled === "requested" ? "?" : header.sampled ? "1" : "0");
+  }
+  for (const key in header.data) {
+    out += (out ? ";" : "") + key + "=" + header.data[key];
+  }
+  return out;
+}
+
+/**
+ * The response header a traced server sends back: `Root=…`, plus
+ * `;Sampled=0|1` when the request said `Sampled=?`.
+ *
+ * @param traceId The trace id of the request's segment.
+ * @param sampled The decision taken.
+ * @param incoming The parsed request header, if any.
+ * @returns The header value.
+ */
+export function responseTraceHeader(
+  traceId: string,
+  sampled: boolean,
+  incoming?: TraceHeader,
+): string {
+  return incoming?.sampled === "requested"
+    ? "Root=" + traceId + ";Sampled=" + (sampled ? "1" : "0")
+    : "Root=" + traceId;
+}
