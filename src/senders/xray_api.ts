@@ -9,6 +9,7 @@
 import { AwsV4Signer } from "aws4fetch";
 import type { Clock, Sender, SendOptions, SendResult } from "../types.ts";
 import {
+  CredentialsError,
   type CredentialsSource,
   toCredentialsProvider,
 } from "../credentials.ts";
@@ -118,8 +119,13 @@ export function xrayApiSender(options: XRayApiSenderOptions): Sender {
         return {
           ok: false,
           retryable: true,
+          // Only our own providers' messages are known to hold no secrets.
           error: new XRayError(
-            `Cannot sign the X-Ray request: ${toError(e).message}`,
+            `Cannot sign the X-Ray request: ${
+              e instanceof CredentialsError
+                ? e.message
+                : `the credentials provider failed (${toError(e).name})`
+            }`,
           ),
         };
       }
