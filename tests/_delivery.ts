@@ -88,7 +88,7 @@ export function startSink(
         // Headers and half a body, then the stream fails: the connection is
         // cut mid-response.
         const stream = new ReadableStream({
-          start(controller) {
+          start(controller): void {
             controller.enqueue(new TextEncoder().encode('{"Unprocessed'));
             setTimeout(() => controller.error(new Error("cut")), 10);
           },
