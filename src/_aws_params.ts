@@ -42,7 +42,10 @@ export const AWS_PARAMS: AwsParamTable = {
       requestDescriptors: TABLE_NAMES,
       response: ["ConsumedCapacity"],
     },
-    BatchWriteItem: { requestDescriptors: TABLE_NAMES, response: WRITE_RESPONSE },
+    BatchWriteItem: {
+      requestDescriptors: TABLE_NAMES,
+      response: WRITE_RESPONSE,
+    },
     CreateTable: {
       request: [
         "GlobalSecondaryIndexes",

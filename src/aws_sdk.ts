@@ -37,8 +37,8 @@ import {
 } from "./_parent.ts";
 import {
   AWS_PARAMS,
-  type AwsParamTable,
   awsParams,
+  type AwsParamTable,
   mergeAwsParams,
 } from "./_aws_params.ts";
 
@@ -335,7 +335,9 @@ export function captureAWSClient<C extends AwsClientLike>(
           result.response as HttpResponse | undefined,
           awsParams(table, service, op, args.input, result.output),
         );
-        if (state.throttled) sub.addThrottleFlag();
+        if (state.throttled) {
+          sub.addThrottleFlag();
+        }
       } catch (problem) {
         report(source, problem);
       }

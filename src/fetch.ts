@@ -203,10 +203,12 @@ export function tracedFetch(
     );
   }
   const { fetch: inner, propagate, name, endOn = "headers" } = options;
-  for (const [key, value] of [["fetch", inner], ["propagate", propagate], [
-    "name",
-    name,
-  ]] as const) {
+  for (
+    const [key, value] of [["fetch", inner], ["propagate", propagate], [
+      "name",
+      name,
+    ]] as const
+  ) {
     if (value !== undefined && typeof value !== "function") {
       throw new TypeError(
         `Cannot create traced fetch as '${key}' must be a function: current value is ${typeof value}`,

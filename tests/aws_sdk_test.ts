@@ -19,15 +19,15 @@ import {
   SendMessageCommand,
   SQSClient,
 } from "@aws-sdk/client-sqs";
-import { CreateTopicCommand, PublishCommand, SNSClient } from "@aws-sdk/client-sns";
+import {
+  CreateTopicCommand,
+  PublishCommand,
+  SNSClient,
+} from "@aws-sdk/client-sns";
 import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
 import { createTracer, type Segment, type Tracer } from "../mod.ts";
 import { createAsyncContext } from "../src/als.ts";
-import {
-  captureAWSClient,
-  toSnakeCase,
-  withParent,
-} from "../src/aws_sdk.ts";
+import { captureAWSClient, toSnakeCase, withParent } from "../src/aws_sdk.ts";
 import {
   fixedClock,
   type MemorySender,
@@ -96,151 +96,163 @@ Deno.test("toSnakeCase() keeps acronyms whole", () => {
 Deno.test("captureAWSClient() records real AWS SDK v3 calls against moto", async (t) => {
   const moto: Moto = await startMoto({ s3Id2: true });
   try {
-    await t.step("DynamoDB: operation, region, request id, table names, trace header", async () => {
-      const { tracer, sender, segment } = setup();
-      const client = captureAWSClient(
-        new DynamoDBClient(clientConfig(moto.url)),
-        { parent: segment },
-      );
-      const first = moto.requests.length;
-      await client.send(
-        new CreateTableCommand({
-          TableName: "orders",
-          KeySchema: [{ AttributeName: "id", KeyType: "HASH" }],
-          AttributeDefinitions: [{ AttributeName: "id", AttributeType: "S" }],
-          BillingMode: "PAY_PER_REQUEST",
-        }),
-      );
-      await client.send(
-        new PutItemCommand({ TableName: "orders", Item: { id: { S: "o-1" } } }),
-      );
-      const got = await client.send(
-        new GetItemCommand({
-          TableName: "orders",
-          Key: { id: { S: "o-1" } },
-          ConsistentRead: true,
-        }),
-      );
-      assert.deepEqual(got.Item, { id: { S: "o-1" } });
-      await client.send(
-        new BatchGetItemCommand({
-          RequestItems: { orders: { Keys: [{ id: { S: "o-1" } }] } },
-        }),
-      );
-      await client.send(new ListTablesCommand({}));
-      client.destroy();
-      const doc = await finish(tracer, sender, segment);
-      const subs = doc.subsegments;
-      assert.deepEqual(
-        subs.map((s: { name: string; namespace: string }) => [
-          s.name,
-          s.namespace,
-        ]),
-        Array(5).fill(["DynamoDB", "aws"]),
-      );
-      const aws = subs.map((s: { aws: Record<string, unknown> }) => s.aws);
-      for (const a of aws) {
-        assert.equal(a.region, "eu-west-1");
-        assert.equal(typeof a.request_id, "string");
-        assert.ok((a.request_id as string).length > 0);
-        assert.equal(a.retries, 0);
-      }
-      assert.deepEqual(
-        aws.map((a: Record<string, unknown>) => a.operation),
-        ["CreateTable", "PutItem", "GetItem", "BatchGetItem", "ListTables"],
-      );
-      assert.equal(aws[0].table_name, "orders");
-      assert.equal(aws[1].table_name, "orders");
-      assert.equal(aws[2].table_name, "orders");
-      assert.equal(aws[2].consistent_read, true);
-      assert.deepEqual(aws[3].table_names, ["orders"]);
-      assert.equal(aws[4].table_count, 1);
-      assert.equal(subs[2].http.response.status, 200);
-      assert.equal(typeof subs[2].http.response.content_length, "number");
-      // What moto received, request by request, through the proxy.
-      const seen = moto.requests.slice(first);
-      assert.deepEqual(
-        seen.map((r) => r.target),
-        [
-          "DynamoDB_20120810.CreateTable",
-          "DynamoDB_20120810.PutItem",
-          "DynamoDB_20120810.GetItem",
-          "DynamoDB_20120810.BatchGetItem",
-          "DynamoDB_20120810.ListTables",
-        ],
-      );
-      assert.deepEqual(
-        seen.map((r) => r.traceHeader),
-        subs.map((s: { id: string }) => headerFor(s.id)),
-      );
-    });
+    await t.step(
+      "DynamoDB: operation, region, request id, table names, trace header",
+      async () => {
+        const { tracer, sender, segment } = setup();
+        const client = captureAWSClient(
+          new DynamoDBClient(clientConfig(moto.url)),
+          { parent: segment },
+        );
+        const first = moto.requests.length;
+        await client.send(
+          new CreateTableCommand({
+            TableName: "orders",
+            KeySchema: [{ AttributeName: "id", KeyType: "HASH" }],
+            AttributeDefinitions: [{ AttributeName: "id", AttributeType: "S" }],
+            BillingMode: "PAY_PER_REQUEST",
+          }),
+        );
+        await client.send(
+          new PutItemCommand({
+            TableName: "orders",
+            Item: { id: { S: "o-1" } },
+          }),
+        );
+        const got = await client.send(
+          new GetItemCommand({
+            TableName: "orders",
+            Key: { id: { S: "o-1" } },
+            ConsistentRead: true,
+          }),
+        );
+        assert.deepEqual(got.Item, { id: { S: "o-1" } });
+        await client.send(
+          new BatchGetItemCommand({
+            RequestItems: { orders: { Keys: [{ id: { S: "o-1" } }] } },
+          }),
+        );
+        await client.send(new ListTablesCommand({}));
+        client.destroy();
+        const doc = await finish(tracer, sender, segment);
+        const subs = doc.subsegments;
+        assert.deepEqual(
+          subs.map((s: { name: string; namespace: string }) => [
+            s.name,
+            s.namespace,
+          ]),
+          Array(5).fill(["DynamoDB", "aws"]),
+        );
+        const aws = subs.map((s: { aws: Record<string, unknown> }) => s.aws);
+        for (const a of aws) {
+          assert.equal(a.region, "eu-west-1");
+          assert.equal(typeof a.request_id, "string");
+          assert.ok((a.request_id as string).length > 0);
+          assert.equal(a.retries, 0);
+        }
+        assert.deepEqual(
+          aws.map((a: Record<string, unknown>) => a.operation),
+          ["CreateTable", "PutItem", "GetItem", "BatchGetItem", "ListTables"],
+        );
+        assert.equal(aws[0].table_name, "orders");
+        assert.equal(aws[1].table_name, "orders");
+        assert.equal(aws[2].table_name, "orders");
+        assert.equal(aws[2].consistent_read, true);
+        assert.deepEqual(aws[3].table_names, ["orders"]);
+        assert.equal(aws[4].table_count, 1);
+        assert.equal(subs[2].http.response.status, 200);
+        assert.equal(typeof subs[2].http.response.content_length, "number");
+        // What moto received, request by request, through the proxy.
+        const seen = moto.requests.slice(first);
+        assert.deepEqual(
+          seen.map((r) => r.target),
+          [
+            "DynamoDB_20120810.CreateTable",
+            "DynamoDB_20120810.PutItem",
+            "DynamoDB_20120810.GetItem",
+            "DynamoDB_20120810.BatchGetItem",
+            "DynamoDB_20120810.ListTables",
+          ],
+        );
+        assert.deepEqual(
+          seen.map((r) => r.traceHeader),
+          subs.map((s: { id: string }) => headerFor(s.id)),
+        );
+      },
+    );
 
-    await t.step("DynamoDB: a missing table is a remote error with the request id", async () => {
-      const { tracer, sender, segment } = setup();
-      const client = captureAWSClient(
-        new DynamoDBClient(clientConfig(moto.url)),
-        { parent: segment },
-      );
-      const error = await client.send(
-        new GetItemCommand({ TableName: "missing", Key: { id: { S: "x" } } }),
-      ).then(() => undefined, (e) => e);
-      assert.equal(error?.name, "ResourceNotFoundException");
-      client.destroy();
-      const doc = await finish(tracer, sender, segment);
-      const sub = doc.subsegments[0];
-      assert.equal(sub.aws.operation, "GetItem");
-      assert.equal(sub.aws.table_name, "missing");
-      assert.equal(sub.aws.request_id, error.$metadata.requestId);
-      assert.equal(sub.http.response.status, 400);
-      assert.equal(sub.error, true);
-      assert.equal(sub.fault, true);
-      assert.equal(sub.throttle, undefined);
-      const [exception] = sub.cause.exceptions;
-      assert.equal(exception.type, "ResourceNotFoundException");
-      assert.equal(exception.remote, true);
-    });
+    await t.step(
+      "DynamoDB: a missing table is a remote error with the request id",
+      async () => {
+        const { tracer, sender, segment } = setup();
+        const client = captureAWSClient(
+          new DynamoDBClient(clientConfig(moto.url)),
+          { parent: segment },
+        );
+        const error = await client.send(
+          new GetItemCommand({ TableName: "missing", Key: { id: { S: "x" } } }),
+        ).then(() => undefined, (e) => e);
+        assert.equal(error?.name, "ResourceNotFoundException");
+        client.destroy();
+        const doc = await finish(tracer, sender, segment);
+        const sub = doc.subsegments[0];
+        assert.equal(sub.aws.operation, "GetItem");
+        assert.equal(sub.aws.table_name, "missing");
+        assert.equal(sub.aws.request_id, error.$metadata.requestId);
+        assert.equal(sub.http.response.status, 400);
+        assert.equal(sub.error, true);
+        assert.equal(sub.fault, true);
+        assert.equal(sub.throttle, undefined);
+        const [exception] = sub.cause.exceptions;
+        assert.equal(exception.type, "ResourceNotFoundException");
+        assert.equal(exception.remote, true);
+      },
+    );
 
-    await t.step("S3: bucket_name, key, id_2 and a missing bucket as a remote error", async () => {
-      const { tracer, sender, segment } = setup();
-      const client = captureAWSClient(
-        new S3Client({ ...clientConfig(moto.url), forcePathStyle: true }),
-        { parent: segment },
-      );
-      const first = moto.requests.length;
-      await client.send(new CreateBucketCommand({ Bucket: "invoices" }));
-      await client.send(
-        new PutObjectCommand({
-          Bucket: "invoices",
-          Key: "2026/01.pdf",
-          Body: "pdf",
-        }),
-      );
-      const error = await client.send(
-        new GetObjectCommand({ Bucket: "no-such-bucket", Key: "a" }),
-      ).then(() => undefined, (e) => e);
-      assert.equal(error?.name, "NoSuchBucket");
-      client.destroy();
-      const doc = await finish(tracer, sender, segment);
-      const [create, put, get] = doc.subsegments;
-      assert.equal(create.name, "S3");
-      assert.equal(create.aws.operation, "CreateBucket");
-      assert.equal(create.aws.bucket_name, "invoices");
-      assert.equal(put.aws.operation, "PutObject");
-      assert.equal(put.aws.bucket_name, "invoices");
-      assert.equal(put.aws.key, "2026/01.pdf");
-      // moto sends no x-amz-id-2; the proxy adds one per S3 answer.
-      assert.match(put.aws.id_2, /^proxy-id2-\d+$/);
-      assert.equal(get.aws.bucket_name, "no-such-bucket");
-      assert.equal(get.http.response.status, 404);
-      assert.equal(get.error, true);
-      assert.equal(get.cause.exceptions[0].type, "NoSuchBucket");
-      assert.equal(get.cause.exceptions[0].remote, true);
-      assert.match(get.aws.id_2, /^proxy-id2-\d+$/);
-      assert.deepEqual(
-        moto.requests.slice(first).map((r) => r.traceHeader),
-        doc.subsegments.map((s: { id: string }) => headerFor(s.id)),
-      );
-    });
+    await t.step(
+      "S3: bucket_name, key, id_2 and a missing bucket as a remote error",
+      async () => {
+        const { tracer, sender, segment } = setup();
+        const client = captureAWSClient(
+          new S3Client({ ...clientConfig(moto.url), forcePathStyle: true }),
+          { parent: segment },
+        );
+        const first = moto.requests.length;
+        await client.send(new CreateBucketCommand({ Bucket: "invoices" }));
+        await client.send(
+          new PutObjectCommand({
+            Bucket: "invoices",
+            Key: "2026/01.pdf",
+            Body: "pdf",
+          }),
+        );
+        const error = await client.send(
+          new GetObjectCommand({ Bucket: "no-such-bucket", Key: "a" }),
+        ).then(() => undefined, (e) => e);
+        assert.equal(error?.name, "NoSuchBucket");
+        client.destroy();
+        const doc = await finish(tracer, sender, segment);
+        const [create, put, get] = doc.subsegments;
+        assert.equal(create.name, "S3");
+        assert.equal(create.aws.operation, "CreateBucket");
+        assert.equal(create.aws.bucket_name, "invoices");
+        assert.equal(put.aws.operation, "PutObject");
+        assert.equal(put.aws.bucket_name, "invoices");
+        assert.equal(put.aws.key, "2026/01.pdf");
+        // moto sends no x-amz-id-2; the proxy adds one per S3 answer.
+        assert.match(put.aws.id_2, /^proxy-id2-\d+$/);
+        assert.equal(get.aws.bucket_name, "no-such-bucket");
+        assert.equal(get.http.response.status, 404);
+        assert.equal(get.error, true);
+        assert.equal(get.cause.exceptions[0].type, "NoSuchBucket");
+        assert.equal(get.cause.exceptions[0].remote, true);
+        assert.match(get.aws.id_2, /^proxy-id2-\d+$/);
+        assert.deepEqual(
+          moto.requests.slice(first).map((r) => r.traceHeader),
+          doc.subsegments.map((s: { id: string }) => headerFor(s.id)),
+        );
+      },
+    );
 
     await t.step("SQS: queue_url, message_id and message_count", async () => {
       const { tracer, sender, segment } = setup();
@@ -306,82 +318,96 @@ Deno.test("captureAWSClient() records real AWS SDK v3 calls against moto", async
       assert.equal(publish.aws.region, "eu-west-1");
     });
 
-    await t.step("Lambda: function_name and invocation_type, missing function as a remote error", async () => {
-      const { tracer, sender, segment } = setup();
-      const client = captureAWSClient(
-        new LambdaClient(clientConfig(moto.url)),
-        { parent: segment },
-      );
-      const first = moto.requests.length;
-      const error = await client.send(
-        new InvokeCommand({
-          FunctionName: "resize",
-          InvocationType: "Event",
-          Payload: new TextEncoder().encode("{}"),
-        }),
-      ).then(() => undefined, (e) => e);
-      assert.equal(error?.name, "ResourceNotFoundException");
-      client.destroy();
-      const doc = await finish(tracer, sender, segment);
-      const sub = doc.subsegments[0];
-      assert.equal(sub.name, "Lambda");
-      assert.equal(sub.aws.operation, "Invoke");
-      assert.equal(sub.aws.function_name, "resize");
-      assert.equal(sub.aws.invocation_type, "Event");
-      assert.equal(sub.http.response.status, 404);
-      assert.equal(sub.cause.exceptions[0].remote, true);
-      assert.equal(
-        moto.requests[first].traceHeader,
-        headerFor(sub.id),
-      );
-    });
+    await t.step(
+      "Lambda: function_name and invocation_type, missing function as a remote error",
+      async () => {
+        const { tracer, sender, segment } = setup();
+        const client = captureAWSClient(
+          new LambdaClient(clientConfig(moto.url)),
+          { parent: segment },
+        );
+        const first = moto.requests.length;
+        const error = await client.send(
+          new InvokeCommand({
+            FunctionName: "resize",
+            InvocationType: "Event",
+            Payload: new TextEncoder().encode("{}"),
+          }),
+        ).then(() => undefined, (e) => e);
+        assert.equal(error?.name, "ResourceNotFoundException");
+        client.destroy();
+        const doc = await finish(tracer, sender, segment);
+        const sub = doc.subsegments[0];
+        assert.equal(sub.name, "Lambda");
+        assert.equal(sub.aws.operation, "Invoke");
+        assert.equal(sub.aws.function_name, "resize");
+        assert.equal(sub.aws.invocation_type, "Event");
+        assert.equal(sub.http.response.status, 404);
+        assert.equal(sub.cause.exceptions[0].remote, true);
+        assert.equal(
+          moto.requests[first].traceHeader,
+          headerFor(sub.id),
+        );
+      },
+    );
 
-    await t.step("withParent() and an ambient tracer pick the parent per call; extra params are recorded", async () => {
-      const context = createAsyncContext();
-      const { tracer, sender, segment } = setup(context);
-      const client = captureAWSClient(
-        new DynamoDBClient(clientConfig(moto.url)),
-        {
-          parent: tracer,
-          params: { DynamoDB: { ListTables: { request: ["Limit"] } } },
-        },
-      );
-      await segment.capture("explicit", async (sub) => {
-        await client.send(withParent(new ListTablesCommand({ Limit: 3 }), sub));
-      });
-      await context.run(segment, () => client.send(new ListTablesCommand({})));
-      client.destroy();
-      const doc = await finish(tracer, sender, segment);
-      const [explicit, ambient] = doc.subsegments;
-      assert.equal(explicit.name, "explicit");
-      assert.equal(explicit.subsegments[0].name, "DynamoDB");
-      assert.equal(explicit.subsegments[0].aws.limit, 3);
-      assert.equal(explicit.subsegments[0].aws.table_count, 1);
-      assert.equal(ambient.name, "DynamoDB");
-      assert.equal(ambient.aws.operation, "ListTables");
-    });
+    await t.step(
+      "withParent() and an ambient tracer pick the parent per call; extra params are recorded",
+      async () => {
+        const context = createAsyncContext();
+        const { tracer, sender, segment } = setup(context);
+        const client = captureAWSClient(
+          new DynamoDBClient(clientConfig(moto.url)),
+          {
+            parent: tracer,
+            params: { DynamoDB: { ListTables: { request: ["Limit"] } } },
+          },
+        );
+        await segment.capture("explicit", async (sub) => {
+          await client.send(
+            withParent(new ListTablesCommand({ Limit: 3 }), sub),
+          );
+        });
+        await context.run(
+          segment,
+          () => client.send(new ListTablesCommand({})),
+        );
+        client.destroy();
+        const doc = await finish(tracer, sender, segment);
+        const [explicit, ambient] = doc.subsegments;
+        assert.equal(explicit.name, "explicit");
+        assert.equal(explicit.subsegments[0].name, "DynamoDB");
+        assert.equal(explicit.subsegments[0].aws.limit, 3);
+        assert.equal(explicit.subsegments[0].aws.table_count, 1);
+        assert.equal(ambient.name, "DynamoDB");
+        assert.equal(ambient.aws.operation, "ListTables");
+      },
+    );
 
-    await t.step("an unsampled parent sends Sampled=0 and records nothing", async () => {
-      const sender = memorySender();
-      const tracer = createTracer({ serviceName: "orders", sender });
-      const segment = tracer.startSegment("orders", {
-        traceHeader: `Root=${ROOT};Sampled=0`,
-      });
-      const client = captureAWSClient(
-        new DynamoDBClient(clientConfig(moto.url)),
-        { parent: segment },
-      );
-      const first = moto.requests.length;
-      await client.send(new ListTablesCommand({}));
-      client.destroy();
-      segment.end();
-      await tracer.flush();
-      assert.equal(sender.documents.length, 0);
-      assert.match(
-        moto.requests[first].traceHeader ?? "",
-        new RegExp(`^Root=${ROOT};Parent=[0-9a-f]{16};Sampled=0$`),
-      );
-    });
+    await t.step(
+      "an unsampled parent sends Sampled=0 and records nothing",
+      async () => {
+        const sender = memorySender();
+        const tracer = createTracer({ serviceName: "orders", sender });
+        const segment = tracer.startSegment("orders", {
+          traceHeader: `Root=${ROOT};Sampled=0`,
+        });
+        const client = captureAWSClient(
+          new DynamoDBClient(clientConfig(moto.url)),
+          { parent: segment },
+        );
+        const first = moto.requests.length;
+        await client.send(new ListTablesCommand({}));
+        client.destroy();
+        segment.end();
+        await tracer.flush();
+        assert.equal(sender.documents.length, 0);
+        assert.match(
+          moto.requests[first].traceHeader ?? "",
+          new RegExp(`^Root=${ROOT};Parent=[0-9a-f]{16};Sampled=0$`),
+        );
+      },
+    );
   } finally {
     await moto.close();
   }

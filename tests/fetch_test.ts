@@ -213,7 +213,10 @@ Deno.test("tracedFetch() never records URL credentials", async () => {
   await response.text();
   segment.end();
   const [doc] = await finish(tracer, sender);
-  assert.equal(doc.subsegments[0].http.request.url, "https://api.example.com/a");
+  assert.equal(
+    doc.subsegments[0].http.request.url,
+    "https://api.example.com/a",
+  );
   assert.ok(!JSON.stringify(doc).includes("hunter2"));
 });
 
@@ -428,7 +431,10 @@ Deno.test("tracedFetch() with endOn headers returns the runtime's own Response u
     const segment = start(tracer);
     let inner: Response | undefined;
     const fetch = tracedFetch(segment, {
-      fetch: async (input, init) => (inner = await globalThis.fetch(input, init)),
+      fetch: async (
+        input,
+        init,
+      ) => (inner = await globalThis.fetch(input, init)),
     });
     const response = await fetch(server.url);
     assert.equal(response, inner);
