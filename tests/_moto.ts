@@ -37,15 +37,16 @@ function freePort(): number {
  * Starts moto_server and waits until it answers.
  *
  * @param options `s3Id2`: add an `x-amz-id-2` header to S3 answers (moto
- * sends none), so the S3 `id_2` path can be checked.
+ * sends none), so the S3 `id_2` path can be checked; `command`: the
+ * executable (default `moto_server`).
  */
 export async function startMoto(
-  options: { s3Id2?: boolean } = {},
+  options: { s3Id2?: boolean; command?: string } = {},
 ): Promise<Moto> {
   const port = freePort();
   let child: Deno.ChildProcess;
   try {
-    child = new Deno.Command("moto_server", {
+    child = new Deno.Command(options.command ?? "moto_server", {
       args: ["-H", "127.0.0.1", "-p", String(port)],
       stdout: "null",
       stderr: "null",

@@ -35,8 +35,8 @@ import {
   sequentialIds,
 } from "../src/testing.ts";
 import { assertValidDocuments } from "./_schema.ts";
-import { type Moto, startMoto } from "./_moto.ts";
-import { serve } from "./_server.ts";
+import { type Moto, MOTO_HINT, startMoto } from "./_moto.ts";
+import { resetServer, serve } from "./_server.ts";
 
 const ROOT = "1-5759e988-bd862e3fe1be46a994272793";
 const INCOMING = `Root=${ROOT};Parent=53995c3f42cd8ad8;Sampled=1`;
@@ -519,4 +519,42 @@ Deno.test("captureAWSClient() rejects things that are not v3 clients", () => {
     TypeError,
   );
   client.destroy();
+});
+
+Deno.test("captureAWSClient() records a network failure as a local fault", async () => {
+  const server = resetServer();
+  try {
+    const { tracer, sender, segment } = setup();
+    const client = captureAWSClient(
+      new DynamoDBClient({ ...clientConfig(server.url), maxAttempts: 1 }),
+      { parent: segment },
+    );
+    const error = await client.send(new ListTablesCommand({})).then(
+      () => undefined,
+      (e) => e,
+    );
+    assert.ok(error instanceof Error);
+    client.destroy();
+    const doc = await finish(tracer, sender, segment);
+    const sub = doc.subsegments[0];
+    assert.equal(sub.name, "DynamoDB");
+    assert.equal(sub.aws.operation, "ListTables");
+    assert.equal(sub.fault, true);
+    assert.equal(sub.http, undefined);
+    assert.equal(sub.cause.exceptions[0].remote, false);
+    assert.equal(sub.cause.exceptions[0].message, error.message);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("the moto helper fails with the install hint when moto_server is missing", async () => {
+  await assert.rejects(
+    () => startMoto({ command: "moto_server_not_installed_here" }),
+    (error: Error) => {
+      assert.ok(error.message.startsWith(MOTO_HINT));
+      assert.match(error.message, /pip install 'moto\[server\]'/);
+      return true;
+    },
+  );
 });
