@@ -391,7 +391,7 @@ export function createBatcher(options: BatcherOptions): Batcher {
     const error = new XRayError(
       `Dropped ${total} X-Ray document${total === 1 ? "" : "s"}: ${
         parts.join(", ")
-      }${codes}`,
+      }${codes}${cause ? `; last error: ${cause.message.slice(0, 500)}` : ""}`,
       cause ? { cause } : undefined,
     );
     try {
