@@ -207,7 +207,7 @@ function entrySpecifiers(): Map<string, string> {
  * neighbours with `readFileSync(new URL("…", import.meta.url))` (the schema)
  * get those files inlined, so the bundle needs no file system.
  */
-function packagePlugin(bundleAll: boolean, outDir: string): esbuild.Plugin {
+function packagePlugin(bundleAll: boolean): esbuild.Plugin {
   const entries = entrySpecifiers();
   const embedded = new Map<string, Record<string, string>>();
   return {
@@ -236,7 +236,7 @@ function packagePlugin(bundleAll: boolean, outDir: string): esbuild.Plugin {
               relative(ROOT, target).replace(/\.ts$/, ".js"),
             );
             if (bundleAll) return { path: built };
-            return { path: relative(outDir, built), external: true };
+            return { path: pathToFileURL(built).href, external: true };
           }
           return {
             errors: [{
@@ -403,11 +403,21 @@ export async function compile(
   );
   const entry = await writeEntry(runtime, files, dir);
   const workerd = runtime === "workerd";
-  const outfile = join(dir, workerd ? "worker.js" : "run.mjs");
+  // One output module per test file (tests/x_test.js, shared code in chunks/),
+  // so stack traces name the test file on every runtime.
   await esbuild.build({
-    entryPoints: [entry],
-    outfile,
+    entryPoints: [
+      { in: entry, out: "entry" },
+      ...files.map((f) => ({
+        in: join(ROOT, f.file),
+        out: f.file.replace(/\.ts$/, ""),
+      })),
+    ],
+    outdir: dir,
+    outExtension: { ".js": ".mjs" },
+    chunkNames: "chunks/[name]-[hash]",
     bundle: true,
+    splitting: true,
     format: "esm",
     target: "es2022",
     platform: workerd ? "browser" : "node",
@@ -415,11 +425,8 @@ export async function compile(
     external: ["node:*"],
     inject: [join(dir, "deno_shim.js")],
     nodePaths: [join(ROOT, "node_modules")],
-    plugins: [packagePlugin(workerd, dir)],
+    plugins: [packagePlugin(workerd)],
     logLevel: "warning",
-    // Stack traces point at the test sources (Node with --enable-source-maps,
-    // Bun and Deno on their own); workerd keeps bundle positions.
-    sourcemap: workerd ? false : "inline",
     // CommonJS test dependencies (ajv) call require(); give them one on Node.
     banner: workerd ? undefined : {
       js: `import { createRequire as __matrixRequire } from "node:module";
@@ -427,7 +434,7 @@ const require = __matrixRequire(import.meta.url);`,
     },
   });
   await esbuild.stop();
-  return outfile;
+  return join(dir, "entry.mjs");
 }
 
 function command(runtime: Runtime, bundle: string): string[] {
@@ -473,6 +480,7 @@ async function runWorkerd(bundle: string): Promise<MatrixResult> {
   const mf = new Miniflare({
     modules: true,
     scriptPath: bundle,
+    modulesRoot: dirname(bundle),
     compatibilityDate: "2026-07-01",
     compatibilityFlags: ["nodejs_compat"],
     cf: false,
