@@ -173,13 +173,6 @@ export async function planTests(): Promise<PlannedFile[]> {
   return plan.sort((a, b) => a.file.localeCompare(b.file));
 }
 
-/** Test files `deno test` must leave out (their header excludes `deno`). */
-export async function denoIgnored(): Promise<string[]> {
-  return (await planTests())
-    .filter((p) => !p.runtimes.includes("deno"))
-    .map((p) => p.file);
-}
-
 interface DenoJson {
   exports: Record<string, string>;
 }
