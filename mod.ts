@@ -54,6 +54,13 @@ export {
   TRACE_HEADER,
 } from "./src/trace_header.ts";
 export type { TraceHeader } from "./src/trace_header.ts";
+export { tracedFetch } from "./src/fetch.ts";
+export type {
+  CurrentEntitySource,
+  FetchFunction,
+  ParentSource,
+  TracedFetchOptions,
+} from "./src/fetch.ts";
 export { newSegmentId, newTraceId } from "./src/ids.ts";
 export { wildcardMatch } from "./src/wildcard.ts";
 export { configFromEnv, parseDaemonAddress } from "./src/config.ts";

@@ -100,8 +100,19 @@ async function* walk(dir: string): AsyncGenerator<string> {
 const SPECIFIER =
   /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+|\brequire\s*\(\s*)(["'])([^"'\n]+)\1/g;
 
-/** Rewrites relative `.ts` specifiers to `.js` and returns the bare ones. */
+/** Rewrites relative `.ts` specifiers to `.js` and collects the bare ones. */
 function rewriteSpecifiers(text: string, bare: Set<string>): string {
+  // Bare names count only in code, not in JSDoc examples.
+  const code = text.replace(/\/\*[\s\S]*?\*\//g, "").replace(
+    /^\s*\/\/.*$/gm,
+    "",
+  );
+  for (const m of code.matchAll(SPECIFIER)) {
+    const spec = m[2];
+    if (!spec.startsWith(".") && !spec.startsWith("node:")) {
+      bare.add(packageName(spec));
+    }
+  }
   return text.replace(SPECIFIER, (whole, quote: string, spec: string) => {
     if (spec.startsWith(".")) {
       if (spec.endsWith(".ts") && !spec.endsWith(".d.ts")) {
@@ -112,7 +123,6 @@ function rewriteSpecifiers(text: string, bare: Set<string>): string {
       }
       return whole;
     }
-    if (!spec.startsWith("node:")) bare.add(packageName(spec));
     return whole;
   });
 }
