@@ -1,3 +1,4 @@
+// matrix: deno — starts moto_server through Deno.Command (tests/_moto.ts)
 import assert from "node:assert/strict";
 import {
   BatchGetItemCommand,

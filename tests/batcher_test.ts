@@ -1,3 +1,4 @@
+// matrix: deno — fault injection against real servers via Deno.serve/Deno.listen (tests/_delivery.ts)
 // Batcher behaviour, mostly through daemonSender against a real HTTP server on
 // 127.0.0.1 that the test scripts: faults, exact delivery counts, bounds.
 import assert from "node:assert/strict";

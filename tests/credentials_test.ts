@@ -1,3 +1,4 @@
+// matrix: deno — real servers via Deno.serve/Deno.listen (tests/_delivery.ts, tests/_server.ts are Deno-only)
 // Credential providers against real HTTP servers on 127.0.0.1 that play the
 // ECS/EKS container endpoint and EC2 IMDSv2.
 import assert from "node:assert/strict";

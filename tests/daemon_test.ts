@@ -1,3 +1,4 @@
+// matrix: deno — real servers via Deno.serve/Deno.listen (tests/_delivery.ts, tests/_server.ts are Deno-only)
 // daemonSender against a real HTTP server playing the daemon / collector
 // proxy, including a load test of 100,000 documents from concurrent traced
 // requests through the tracer, the batcher and daemonSender.
@@ -132,4 +133,29 @@ Deno.test("100,000 documents from concurrent traced requests all reach the daemo
   assert.equal(received, produced);
   assert.deepEqual(errors, []);
   assert.equal(idOf(sink.requests[0][0]).length, 16);
+});
+
+Deno.test("the default sender posts batches to the daemon address from AWS_XRAY_DAEMON_ADDRESS", async () => {
+  const received: string[][] = [];
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    async (req) => {
+      assert.equal(new URL(req.url).pathname, "/TraceSegments");
+      received.push((await req.json()).TraceSegmentDocuments);
+      return Response.json({ UnprocessedTraceSegments: [] });
+    },
+  );
+  try {
+    const tracer = createTracer({
+      serviceName: "daemon-default",
+      env: { AWS_XRAY_DAEMON_ADDRESS: `127.0.0.1:${server.addr.port}` },
+    });
+    tracer.startSegment(undefined, { sampled: true }).end();
+    const result = await tracer.flush();
+    assert.equal(result.sent, 1);
+    assert.equal(received.length, 1);
+    assert.equal(JSON.parse(received[0][0]).name, "daemon-default");
+  } finally {
+    await server.shutdown();
+  }
 });

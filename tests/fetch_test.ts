@@ -1,3 +1,4 @@
+// matrix: deno — its servers come from tests/_server.ts (Deno.serve / Deno.listen)
 import assert from "node:assert/strict";
 import { createTracer, TRACE_HEADER, tracedFetch } from "../mod.ts";
 import type { Segment, Tracer } from "../mod.ts";

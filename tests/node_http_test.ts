@@ -1,3 +1,4 @@
+// matrix: deno — its servers come from tests/_server.ts (Deno.serve / Deno.listen)
 import assert from "node:assert/strict";
 import http from "node:http";
 import { createTracer, TRACE_HEADER, type Tracer } from "../mod.ts";

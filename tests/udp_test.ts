@@ -1,3 +1,4 @@
+// matrix: deno,node,bun,deno-npm — workerd has no UDP sockets (tests/udp_workerd_test.ts checks the error there)
 // udpSender with real UDP sockets: a receiving socket on 127.0.0.1 gets one
 // datagram per document with the daemon header, over Deno's own sockets and
 // over node:dgram (Deno's Node compatibility; Node and Bun run the same file
@@ -6,7 +7,7 @@ import assert from "node:assert/strict";
 import dgram from "node:dgram";
 import { createBatcher } from "../mod.ts";
 import { UDP_HEADER, type UdpRuntime, udpSender } from "../src/udp.ts";
-import { makeDocuments, recordingSleep } from "./_delivery.ts";
+import { makeDocuments, recordingSleep } from "./_documents.ts";
 import { assertValidDocuments } from "./_schema.ts";
 
 /** A receiving socket on 127.0.0.1 (node:dgram runs on Deno, Node and Bun). */
@@ -141,10 +142,12 @@ Deno.test("udpSender turns socket errors into a retryable result, retried by the
 });
 
 Deno.test("udpSender() fails at construction where the socket API is missing or the address is bad", () => {
+  // Ask for sockets of a runtime this is not (Bun has no Deno sockets, the others no Bun ones).
+  const missing: UdpRuntime = "Bun" in globalThis ? "deno" : "bun";
   assert.throws(
-    () => udpSender({ runtime: "bun" }),
+    () => udpSender({ runtime: missing }),
     new TypeError(
-      "Cannot create UDP sender as this runtime has no bun UDP sockets: use daemonSender() or xrayApiSender() instead",
+      `Cannot create UDP sender as this runtime has no ${missing} UDP sockets: use daemonSender() or xrayApiSender() instead`,
     ),
   );
   assert.throws(() => udpSender({ address: "nope" }), RangeError);

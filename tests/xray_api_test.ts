@@ -1,3 +1,4 @@
+// matrix: deno — real servers via Deno.serve/Deno.listen (tests/_delivery.ts, tests/_server.ts are Deno-only)
 // xrayApiSender: the request matches the official AWS SDK's PutTraceSegments
 // and carries a SigV4 signature @smithy/signature-v4 computes too; it works
 // end to end against moto_server (read back with BatchGetTraces and the AWS

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { detectRuntime } from "./detect.ts";
 import type { UdpTransport } from "../udp.ts";
 
 interface NodeSocket {
@@ -31,6 +32,8 @@ interface NodeSocket {
  * ```
  */
 export function hasNodeUdp(): boolean {
+  // Workers with nodejs_compat have `process.versions.node` but no node:dgram.
+  if (detectRuntime().runtime === "workerd") return false;
   const proc = (globalThis as { process?: { versions?: { node?: unknown } } })
     .process;
   return typeof proc?.versions?.node === "string";
