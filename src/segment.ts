@@ -599,7 +599,8 @@ export abstract class Entity {
     if (this.#data === undefined) return this;
     const d = this.writable("set AWS data");
     if (!d || typeof aws !== "object" || aws === null) return this;
-    d.aws = Object.assign(d.aws ?? {}, aws);
+    // A fresh object: the starting `aws` block is shared by every segment of a tracer.
+    d.aws = { ...d.aws, ...aws };
     return this;
   }
 
