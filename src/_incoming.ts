@@ -194,9 +194,7 @@ export function startRequestSegment(
     } catch (e) {
       tracer.reportError(
         new XRayError(
-          `Plugin '${plugin.name}' failed for a request: ${
-            toError(e).message
-          }`,
+          `Plugin '${plugin.name}' failed for a request: ${toError(e).message}`,
           { cause: e },
         ),
         "plugin",

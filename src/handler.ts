@@ -42,6 +42,12 @@ export type FetchHandler<A extends any[] = any[]> = (
   ...args: A
 ) => Response | Promise<Response>;
 
+/** A wrapped handler: takes a request and the runtime's arguments, returns a promise. */
+export type Wrapped<F> = F extends
+  (request: Request, ...args: infer A) => unknown
+  ? (request: Request, ...args: A) => Promise<Response>
+  : FetchHandler;
+
 /** An object with a `fetch` handler, as Workers' module syntax exports. */
 export interface FetchModule {
   /** The request handler. */
@@ -120,11 +126,21 @@ function waitUntilOf(ctx: unknown): WaitUntil | undefined {
  * assert.equal(sender.documents[0].name, "worker");
  * ```
  */
-export function withXRay<H extends FetchHandler | FetchModule>(
-  handler: H,
+export function withXRay<F extends FetchHandler>(
+  handler: F,
   // deno-lint-ignore no-explicit-any
   options: WithXRayOptions | ((env: any) => WithXRayOptions),
-): H {
+): Wrapped<F>;
+export function withXRay<M extends FetchModule>(
+  handler: M,
+  // deno-lint-ignore no-explicit-any
+  options: WithXRayOptions | ((env: any) => WithXRayOptions),
+): Omit<M, "fetch"> & { fetch: Wrapped<M["fetch"]> };
+export function withXRay(
+  handler: FetchHandler | FetchModule,
+  // deno-lint-ignore no-explicit-any
+  options: WithXRayOptions | ((env: any) => WithXRayOptions),
+): FetchHandler | FetchModule {
   if (typeof handler === "object" && handler !== null) {
     const fetch = (handler as FetchModule).fetch;
     if (typeof fetch !== "function") {
@@ -132,14 +148,14 @@ export function withXRay<H extends FetchHandler | FetchModule>(
         `Cannot wrap handler as the object has no 'fetch' function`,
       );
     }
-    return { ...handler, fetch: wrap(fetch, options) } as H;
+    return { ...handler, fetch: wrap(fetch, options) };
   }
   if (typeof handler !== "function") {
     throw new TypeError(
       `Cannot wrap handler as it must be a function or an object with 'fetch': current value is ${typeof handler}`,
     );
   }
-  return wrap(handler as FetchHandler, options) as H;
+  return wrap(handler, options);
 }
 
 function wrap(
@@ -170,7 +186,8 @@ function wrap(
     let response: Response;
     try {
       response = await (context
-        ? context.run(segment, () => handler.call(this, request, ...args))
+        ? context.run(segment, () =>
+          handler.call(this, request, ...args))
         : handler.call(this, request, ...args));
     } catch (error) {
       failRequest(opts, segment, error, waitUntil);

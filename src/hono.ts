@@ -136,7 +136,9 @@ export function xray(
     }
     if (segment.isSampled) {
       const route = c.req.matchedRoutes[c.req.routeIndex];
-      if (route && route.handler !== xray) recordRoute(opts, segment, route.path);
+      if (route && route.handler !== xray) {
+        recordRoute(opts, segment, route.path);
+      }
       // An HTTPException answered with a 4xx is the client's error, not a fault.
       if (c.error && c.res.status >= 500) segment.addError(c.error);
     }
