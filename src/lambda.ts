@@ -37,6 +37,7 @@ import type { Entity } from "./segment.ts";
 import type { Sender } from "./types.ts";
 import { parseTraceHeader } from "./trace_header.ts";
 import { type Env, lambdaTraceHeader, runtimeEnv } from "./runtime/env.ts";
+import { udpSender } from "./udp.ts";
 
 /** A Lambda handler that also gets the entity to record under. */
 export type TracedLambdaHandler<E, C, R> = (
@@ -54,9 +55,8 @@ export interface LambdaOptions {
    */
   tracer?: Tracer;
   /**
-   * Where the built tracer sends documents. In Lambda this should be UDP to
-   * `AWS_XRAY_DAEMON_ADDRESS` (`udpSender()` from `xray-edge/udp`).
-   * @default the tracer's default sender
+   * Where the built tracer sends documents.
+   * @default `udpSender({ env })`: UDP datagrams to `AWS_XRAY_DAEMON_ADDRESS`, the daemon Lambda runs
    */
   sender?: Sender;
   /**
@@ -96,6 +96,8 @@ export interface LambdaOptions {
  * @param options The tracer or sender, and settings.
  * @returns The wrapped handler, for `export const handler = …`.
  * @throws {TypeError} When `handler` is not a function.
+ * @throws {TypeError} On the first invocation, when no service name is found,
+ * or no sender is given where the runtime has no UDP sockets.
  *
  * @example Recording nothing when Lambda did not sample
  * ```ts
@@ -143,7 +145,7 @@ export function withXRayLambda<E, C, R>(
       ...options.tracerOptions,
       serviceName: options.serviceName ?? env.AWS_XRAY_TRACING_NAME ??
         env.AWS_LAMBDA_FUNCTION_NAME,
-      sender: options.sender,
+      sender: options.sender ?? udpSender({ env }),
       streamingThreshold: 0,
       env,
     });

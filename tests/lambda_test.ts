@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import dgram from "node:dgram";
 import { withXRayLambda } from "../src/lambda.ts";
 import { createAsyncContext } from "../src/als.ts";
 import { memorySender } from "../src/testing.ts";
@@ -125,4 +126,51 @@ Deno.test("withXRayLambda() rejects a non-function handler", () => {
         "Cannot wrap Lambda handler as it must be a function: current value is string",
     },
   );
+});
+
+Deno.test({
+  name:
+    "withXRayLambda() sends over UDP to AWS_XRAY_DAEMON_ADDRESS by default, before the handler returns",
+  // The default sender's socket stays open for the next invocation, as in Lambda.
+  sanitizeResources: false,
+  async fn() {
+    // A daemon stand-in: a real UDP socket on 127.0.0.1 (node:dgram runs on Deno, Node and Bun).
+    const daemon = dgram.createSocket("udp4");
+    const received: string[] = [];
+    let wake: (() => void) | undefined;
+    daemon.on("message", (message) => {
+      received.push(new TextDecoder().decode(message));
+      wake?.();
+    });
+    await new Promise<void>((resolve) => daemon.bind(0, "127.0.0.1", resolve));
+    try {
+      const handler = withXRayLambda(
+        (_e: unknown, _c: unknown, seg) => seg.capture("work", () => "done"),
+        {
+          env: {
+            ...lambdaEnv(`Root=${ROOT};Parent=${PARENT};Sampled=1`),
+            AWS_XRAY_DAEMON_ADDRESS: `127.0.0.1:${daemon.address().port}`,
+          },
+        },
+      );
+      assert.equal(await handler({}, {}), "done");
+      while (received.length < 2) {
+        await new Promise<void>((resolve) => wake = resolve);
+      }
+      const docs = received.map((text) => {
+        const [header, body] = text.split("\n");
+        assert.equal(header, '{"format":"json","version":1}');
+        return body;
+      });
+      assert.equal(assertValidDocuments(docs), 2);
+      const parsed = docs.map((d) => JSON.parse(d));
+      assert.deepEqual(parsed.map((d) => d.name).sort(), [
+        "## index.handler",
+        "work",
+      ]);
+      for (const d of parsed) assert.equal(d.trace_id, ROOT);
+    } finally {
+      await new Promise<void>((resolve) => daemon.close(() => resolve()));
+    }
+  },
 });
