@@ -303,3 +303,28 @@ Deno.test("a facade segment is never sent; its subsegments go out on their own",
   assert.equal(docs[0].parent_id, PARENT);
   assert.equal(docs[0].trace_id, ROOT);
 });
+
+Deno.test("the default sender posts batches to the daemon address from AWS_XRAY_DAEMON_ADDRESS", async () => {
+  const received: string[][] = [];
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    async (req) => {
+      assert.equal(new URL(req.url).pathname, "/TraceSegments");
+      received.push((await req.json()).TraceSegmentDocuments);
+      return Response.json({ UnprocessedTraceSegments: [] });
+    },
+  );
+  try {
+    const tracer = createTracer({
+      serviceName: "daemon-default",
+      env: { AWS_XRAY_DAEMON_ADDRESS: `127.0.0.1:${server.addr.port}` },
+    });
+    tracer.startSegment(undefined, { sampled: true }).end();
+    const result = await tracer.flush();
+    assert.equal(result.sent, 1);
+    assert.equal(received.length, 1);
+    assert.equal(JSON.parse(received[0][0]).name, "daemon-default");
+  } finally {
+    await server.shutdown();
+  }
+});
