@@ -710,7 +710,8 @@ export function centralizedSampler(
           rulesFailures = 0;
           rulesFetchedAtMs = clock.now();
           if (!Number.isFinite(nextTargetsAtMs)) {
-            nextTargetsAtMs = rulesFetchedAtMs + targetsIntervalMs;
+            nextTargetsAtMs = rulesFetchedAtMs + targetsIntervalMs +
+              random() * TARGETS_JITTER_MS;
           }
         } catch (e) {
           rulesFailures++;
@@ -785,6 +786,32 @@ export function centralizedSampler(
     unrefTimer(timer);
   }
 
+  function decideFor(request: SamplingRequest, now: number): SamplingDecision {
+    if (rules.length === 0 || now - rulesFetchedAtMs > maxRuleAgeMs) {
+      return fallback.shouldSample(request);
+    }
+    const serviceName = lowerOrUndefined(request?.serviceName);
+    const serviceType = lowerOrUndefined(request?.serviceType);
+    const host = lowerOrUndefined(request?.host);
+    const method = lowerOrUndefined(request?.method);
+    const path = lowerOrUndefined(request?.path);
+    const attributes = request?.attributes;
+    for (let i = 0; i < rules.length; i++) {
+      const rule = rules[i];
+      if (
+        (serviceName === undefined || matches(rule.serviceName, serviceName)) &&
+        (serviceType === undefined || matches(rule.serviceType, serviceType)) &&
+        (host === undefined || matches(rule.host, host)) &&
+        (method === undefined || matches(rule.method, method)) &&
+        (path === undefined || matches(rule.path, path)) &&
+        attributesMatch(rule, attributes)
+      ) {
+        return decide(rule, now);
+      }
+    }
+    return fallback.shouldSample(request);
+  }
+
   if (pollMode === "interval") arm();
 
   return {
@@ -792,37 +819,15 @@ export function centralizedSampler(
     shouldSample(request: SamplingRequest): SamplingDecision {
       try {
         const now = clock.now();
+        const decision = decideFor(request, now);
+        // Start due polling after deciding, so this request is in the report.
         if (
           inflight === undefined && !closed &&
           (now >= nextRulesAtMs || now >= nextTargetsAtMs)
         ) {
           pollIfDue(now);
         }
-        if (rules.length === 0 || now - rulesFetchedAtMs > maxRuleAgeMs) {
-          return fallback.shouldSample(request);
-        }
-        const serviceName = lowerOrUndefined(request?.serviceName);
-        const serviceType = lowerOrUndefined(request?.serviceType);
-        const host = lowerOrUndefined(request?.host);
-        const method = lowerOrUndefined(request?.method);
-        const path = lowerOrUndefined(request?.path);
-        const attributes = request?.attributes;
-        for (let i = 0; i < rules.length; i++) {
-          const rule = rules[i];
-          if (
-            (serviceName === undefined ||
-              matches(rule.serviceName, serviceName)) &&
-            (serviceType === undefined ||
-              matches(rule.serviceType, serviceType)) &&
-            (host === undefined || matches(rule.host, host)) &&
-            (method === undefined || matches(rule.method, method)) &&
-            (path === undefined || matches(rule.path, path)) &&
-            attributesMatch(rule, attributes)
-          ) {
-            return decide(rule, now);
-          }
-        }
-        return fallback.shouldSample(request);
+        return decision;
       } catch (e) {
         report(e);
         return UNSAMPLED;
