@@ -496,6 +496,7 @@ Deno.test("centralizedSampler() refetches rules when LastRuleModification is new
           : [
             record("keep", { URLPath: "/k*", Priority: 3, FixedRate: 0.5 }),
             record("new", { URLPath: "/n", Priority: 1 }),
+            record("extra", { URLPath: "/e", Priority: 4 }),
             DEFAULT_RECORD,
           ],
       ),
@@ -513,13 +514,18 @@ Deno.test("centralizedSampler() refetches rules when LastRuleModification is new
           ? s.clock.now() / 1000 + 1
           : 1700000000,
       }),
-  });
+  }, { fallback: namedFallback() });
   try {
     await s.sampler.poll();
     s.sampler.shouldSample({ path: "/k" });
     await s.sampler.poll(); // rules again (unchanged) + the first report
     assert.equal(s.server.rulesCalls().length, 2);
     assert.equal(s.server.targetsCalls().length, 1);
+    // Decided once under the old rules with these field values (cached).
+    assert.equal(
+      s.sampler.shouldSample({ host: "h.example.com", path: "/zzz" }).ruleName,
+      "Default",
+    );
     version = 2;
     // The report said rules changed: the next decision (counted under the
     // current rules) starts a refetch, without waiting for the 300 s schedule.
@@ -529,7 +535,7 @@ Deno.test("centralizedSampler() refetches rules when LastRuleModification is new
     const keep = s.sampler.rules().find((r) => r.name === "keep");
     assert.deepEqual(
       s.sampler.rules().map((r) => r.name),
-      ["new", "keep", "Default"],
+      ["new", "keep", "extra", "Default"],
     );
     assert.equal(keep?.urlPath, "/k*");
     assert.equal(keep?.fixedRate, 0.5); // the rule's own rate until the next target
@@ -537,6 +543,15 @@ Deno.test("centralizedSampler() refetches rules when LastRuleModification is new
     assert.equal(keep?.requestCount, 1); // counter kept
     assert.equal(s.sampler.shouldSample({ path: "/kx" }).ruleName, "keep");
     assert.equal(s.sampler.shouldSample({ path: "/g" }).ruleName, "Default");
+    // The same field values see the new rule list, not a stale cached one.
+    assert.equal(
+      s.sampler.shouldSample({ host: "h.example.com", path: "/zzz" }).ruleName,
+      "Default",
+    );
+    assert.equal(
+      s.sampler.shouldSample({ host: "h.example.com", path: "/e" }).ruleName,
+      "extra",
+    );
   } finally {
     await teardown(s);
   }

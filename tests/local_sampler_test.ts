@@ -3,7 +3,9 @@ import {
   DEFAULT_SAMPLING_RULES,
   localSampler,
   type LocalSamplingRules,
+  wildcardMatch,
 } from "../mod.ts";
+import { compilePattern, isAscii, matches } from "../src/sampling/_match.ts";
 
 import { fixedClock } from "../src/testing.ts";
 import { testTracer } from "./_helpers.ts";
@@ -509,4 +511,59 @@ Deno.test("A sampled segment records the local rule name as aws.xray.sampling_ru
   const docs = await flushed();
   assert.equal(docs.length, 1);
   assert.equal(docs[0].aws.xray.sampling_rule_name, "api");
+});
+
+Deno.test("Compiled sampling patterns answer exactly as wildcardMatch, ASCII or not", () => {
+  // Includes U+212A (Kelvin sign, lower-cases to ASCII "k") and U+0130
+  // (lower-cases to two code units), which the fast path must hand over.
+  const patternChars = [
+    "a",
+    "B",
+    "k",
+    "-",
+    "/",
+    "*",
+    "?",
+    "\u212A",
+    "\u0130",
+    "i",
+  ];
+  const textChars = [
+    "a",
+    "b",
+    "K",
+    "-",
+    "/",
+    "*",
+    "?",
+    "\u212A",
+    "\u0130",
+    "i",
+    "I",
+  ];
+  let seed = 42;
+  const next = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  const word = (chars: string[], max: number): string => {
+    let out = "";
+    for (let i = next(max + 1); i > 0; i--) out += chars[next(chars.length)];
+    return out;
+  };
+  for (let i = 0; i < 20_000; i++) {
+    const pattern = word(patternChars, 6);
+    const text = word(textChars, 8);
+    assert.equal(
+      matches(compilePattern(pattern), text, isAscii(text)),
+      wildcardMatch(pattern, text),
+      `${JSON.stringify(pattern)} ~ ${JSON.stringify(text)}`,
+    );
+  }
+});
+
+Deno.test("wildcardMatch() treats every * in the pattern as a wildcard, even facing a * in the text", () => {
+  assert.equal(wildcardMatch("*a", "*ba"), true);
+  assert.equal(wildcardMatch("/x/*/y", "/x/*/z/y"), true);
+  assert.equal(wildcardMatch("a*", "*a"), false);
 });

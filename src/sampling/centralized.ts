@@ -21,8 +21,11 @@ import { parseDaemonAddress } from "../config.ts";
 import { unrefTimer } from "../runtime/unref_timer.ts";
 import { localSampler } from "./local.ts";
 import {
+  candidateCache,
   compilePattern,
-  lowerOrUndefined,
+  field,
+  isAscii,
+  isMatchAll,
   matches,
   type Pattern,
 } from "./_match.ts";
@@ -452,7 +455,7 @@ export function centralizedSampler(
     for (let i = 0; i < wanted.length; i++) {
       const value = attributes[wanted[i][0]];
       if (typeof value !== "string") return false;
-      if (!matches(wanted[i][1], value.toLowerCase())) return false;
+      if (!matches(wanted[i][1], value, isAscii(value))) return false;
     }
     return true;
   }
@@ -593,6 +596,7 @@ export function centralizedSampler(
     );
     rules = next;
     byName = names;
+    cache.clear();
   }
 
   // -- targets ---------------------------------------------------------------
@@ -786,28 +790,65 @@ export function centralizedSampler(
     unrefTimer(timer);
   }
 
+  const cache = candidateCache();
+
+  /** The rules whose service, host and method patterns match (a missing field matches). */
+  function candidatesFor(
+    serviceName: string | undefined,
+    serviceType: string | undefined,
+    host: string | undefined,
+    method: string | undefined,
+  ): Int32Array {
+    const nameAscii = serviceName !== undefined && isAscii(serviceName);
+    const typeAscii = serviceType !== undefined && isAscii(serviceType);
+    const hostAscii = host !== undefined && isAscii(host);
+    const methodAscii = method !== undefined && isAscii(method);
+    const found: number[] = [];
+    for (let i = 0; i < rules.length; i++) {
+      const rule = rules[i];
+      if (
+        (serviceName === undefined ||
+          matches(rule.serviceName, serviceName, nameAscii)) &&
+        (serviceType === undefined ||
+          matches(rule.serviceType, serviceType, typeAscii)) &&
+        (host === undefined || matches(rule.host, host, hostAscii)) &&
+        (method === undefined || matches(rule.method, method, methodAscii))
+      ) {
+        found.push(i);
+      }
+    }
+    return Int32Array.from(found);
+  }
+
   function decideFor(request: SamplingRequest, now: number): SamplingDecision {
     if (rules.length === 0 || now - rulesFetchedAtMs > maxRuleAgeMs) {
       return fallback.shouldSample(request);
     }
-    const serviceName = lowerOrUndefined(request?.serviceName);
-    const serviceType = lowerOrUndefined(request?.serviceType);
-    const host = lowerOrUndefined(request?.host);
-    const method = lowerOrUndefined(request?.method);
-    const path = lowerOrUndefined(request?.path);
-    const attributes = request?.attributes;
-    for (let i = 0; i < rules.length; i++) {
-      const rule = rules[i];
-      if (
-        (serviceName === undefined || matches(rule.serviceName, serviceName)) &&
-        (serviceType === undefined || matches(rule.serviceType, serviceType)) &&
-        (host === undefined || matches(rule.host, host)) &&
-        (method === undefined || matches(rule.method, method)) &&
-        (path === undefined || matches(rule.path, path)) &&
-        attributesMatch(rule, attributes)
-      ) {
-        return decide(rule, now);
+    const serviceName = field(request?.serviceName);
+    const serviceType = field(request?.serviceType);
+    const host = field(request?.host);
+    const method = field(request?.method);
+    const path = field(request?.path);
+    let candidates = cache.get(serviceName, serviceType, host, method);
+    if (candidates === undefined) {
+      candidates = candidatesFor(serviceName, serviceType, host, method);
+      cache.set(serviceName, serviceType, host, method, candidates);
+    }
+    // Path and attributes are checked per request, only on the candidates.
+    let pathAscii: boolean | undefined;
+    for (let i = 0; i < candidates.length; i++) {
+      const rule = rules[candidates[i]];
+      if (path !== undefined && !isMatchAll(rule.path)) {
+        pathAscii ??= isAscii(path);
+        if (!matches(rule.path, path, pathAscii)) continue;
       }
+      if (
+        rule.attributes !== undefined &&
+        !attributesMatch(rule, request?.attributes)
+      ) {
+        continue;
+      }
+      return decide(rule, now);
     }
     return fallback.shouldSample(request);
   }

@@ -14,8 +14,11 @@ import type {
 } from "../types.ts";
 import { toError } from "../errors.ts";
 import {
+  candidateCache,
   compilePattern,
-  lowerOrUndefined,
+  field,
+  isAscii,
+  isMatchAll,
   matches,
   type Pattern,
 } from "./_match.ts";
@@ -159,21 +162,47 @@ export function localSampler(
     return random() < rule.rate ? rule.yes : rule.no;
   }
 
+  const cache = candidateCache();
+
+  /** The rules whose host and method patterns match (a missing field matches). */
+  function candidatesFor(
+    host: string | undefined,
+    method: string | undefined,
+  ): Int32Array {
+    const hostAscii = host !== undefined && isAscii(host);
+    const methodAscii = method !== undefined && isAscii(method);
+    const found: number[] = [];
+    for (let i = 0; i < rules.length; i++) {
+      if (
+        (host === undefined || matches(rules[i].host, host, hostAscii)) &&
+        (method === undefined || matches(rules[i].method, method, methodAscii))
+      ) {
+        found.push(i);
+      }
+    }
+    return Int32Array.from(found);
+  }
+
   return {
     shouldSample(request: SamplingRequest): SamplingDecision {
       try {
-        const host = lowerOrUndefined(request?.host);
-        const method = lowerOrUndefined(request?.method);
-        const path = lowerOrUndefined(request?.path);
-        for (let i = 0; i < rules.length; i++) {
-          const rule = rules[i];
-          if (
-            (host === undefined || matches(rule.host, host)) &&
-            (method === undefined || matches(rule.method, method)) &&
-            (path === undefined || matches(rule.path, path))
-          ) {
-            return decide(rule);
+        const host = field(request?.host);
+        const method = field(request?.method);
+        const path = field(request?.path);
+        let candidates = cache.get(host, method, undefined, undefined);
+        if (candidates === undefined) {
+          candidates = candidatesFor(host, method);
+          cache.set(host, method, undefined, undefined, candidates);
+        }
+        // The path is checked per request, only on the candidates.
+        let pathAscii: boolean | undefined;
+        for (let i = 0; i < candidates.length; i++) {
+          const rule = rules[candidates[i]];
+          if (path !== undefined && !isMatchAll(rule.path)) {
+            pathAscii ??= isAscii(path);
+            if (!matches(rule.path, path, pathAscii)) continue;
           }
+          return decide(rule);
         }
         return decide(fallback);
       } catch (e) {
