@@ -46,6 +46,12 @@ async function step(
 await step("format", ["fmt", "--check"]);
 await step("lint", ["lint"]);
 await step("type check", ["check", "mod.ts", "src/", "tests/", "scripts/"]);
+await step("JSR rules (no slow types)", [
+  "publish",
+  "--dry-run",
+  "--allow-dirty",
+  "--quiet",
+]);
 await step("tests", [
   "test",
   "-A",

@@ -102,7 +102,11 @@ export interface AddErrorOptions {
   remote?: boolean;
 }
 
-const NAME_STRIP = /[^\p{L}\p{N}\p{Z}_.:/%&#=+\-@]|[\u{10000}-\u{10FFFF}]/gu;
+// Letters and digits as the schema's (Unicode 8) name pattern knows them: the
+// \p{…} classes minus characters assigned later (which the schema rejects),
+// and nothing outside the Basic Multilingual Plane.
+const NAME_STRIP =
+  /[^\p{L}\p{N}\p{Z}_.:/%&#=+\-@]|[\u{10000}-\u{10FFFF}]|[\u0560\u0588\u05ef\u0860-\u086a\u0870-\u0887\u0889-\u088e\u08b5-\u08c9\u09fc\u0c5d\u0c80\u0cdd\u0d04\u0d54-\u0d56\u0d58-\u0d5e\u0d76-\u0d78\u0e86\u0e89\u0e8c\u0e8e-\u0e93\u0e98\u0ea0\u0ea8\u0ea9\u0eac\u170d\u171f\u1878\u1b4c\u1c80-\u1c8a\u1c90-\u1cba\u1cbd-\u1cbf\u1cf2\u1cf3\u1cfa\u2c2f\u2c5f\u312e\u312f\u31bb-\u31bf\u4db6-\u4dbf\u9fd6-\u9fff\ua7ae\ua7af\ua7b8-\ua7cd\ua7d0\ua7d1\ua7d3\ua7d5-\ua7dc\ua7f2-\ua7f6\ua8fe\uab66-\uab69]/gu;
 const NAME_SAFE = /^[A-Za-z0-9 _.:/%&#=+\-@]*$/;
 
 /**
@@ -113,11 +117,20 @@ const NAME_SAFE = /^[A-Za-z0-9 _.:/%&#=+\-@]*$/;
  * @returns The clean name (possibly empty).
  */
 export function sanitizeName(name: string): string {
-  const s = typeof name === "string" ? name : String(name);
+  const s = typeof name === "string" ? name : safeString(name);
   const clean = NAME_SAFE.test(s) ? s : s.replace(NAME_STRIP, "");
   return clean.length > MAX_NAME_LENGTH
     ? clean.slice(0, MAX_NAME_LENGTH)
     : clean;
+}
+
+/** `String(value)` that never throws (null-prototype objects, throwing toString). */
+function safeString(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return "";
+  }
 }
 
 function cut(value: string, max: number): string {
@@ -153,6 +166,43 @@ export function cleanUrl(url: string, dropQuery = false): string {
   return out;
 }
 
+const SQL_KEYS = [
+  "connectionString",
+  "url",
+  "sanitizedQuery",
+  "databaseType",
+  "databaseVersion",
+  "driverVersion",
+  "user",
+  "preparation",
+] as const;
+
+/** A time in epoch milliseconds that X-Ray can hold (0 to year 5138). */
+function isTime(value: unknown): value is number {
+  return typeof value === "number" && value >= 0 && value < 1e14;
+}
+
+/** Reads an option without letting a hostile options object throw. */
+function option(options: unknown, key: string): unknown {
+  if (options === null || typeof options !== "object") return undefined;
+  try {
+    return (options as Record<string, unknown>)[key];
+  } catch {
+    return undefined;
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  if (
+    value === null || (typeof value !== "object" && typeof value !== "function")
+  ) return false;
+  try {
+    return typeof (value as { then?: unknown }).then === "function";
+  } catch {
+    return false;
+  }
+}
+
 function isAnnotationKey(key: string): boolean {
   if (typeof key !== "string" || key.length === 0 || key.length > 500) {
     return false;
@@ -176,7 +226,7 @@ function describe(value: unknown): string {
   if (typeof value === "object") {
     return Array.isArray(value) ? "an array" : "an object";
   }
-  return String(value);
+  return safeString(value);
 }
 
 /** State shared by every entity of one trace. */
@@ -355,6 +405,25 @@ export abstract class Entity {
     return data;
   }
 
+  /** @internal Runs a recording step on user-supplied objects; reports what throws. */
+  protected guarded(what: string, step: (data: EntityData) => void): this {
+    const d = this.writable(what);
+    if (!d) return this;
+    try {
+      step(d);
+    } catch (e) {
+      this.#trace.recorder.report(
+        new XRayError(
+          `Cannot ${what} on '${this.name}': ${
+            safeString((e as Error)?.message)
+          }`,
+        ),
+        "recording",
+      );
+    }
+    return this;
+  }
+
   /** @internal The raw data (undefined when unsampled). */
   protected get data(): EntityData | undefined {
     return this.#data;
@@ -454,25 +523,23 @@ export abstract class Entity {
    */
   setHttpRequest(request: HttpRequestInfo): this {
     if (this.#data === undefined) return this;
-    const d = this.writable("set the HTTP request");
-    if (!d || typeof request !== "object" || request === null) return this;
-    const r: HttpRequestData = d.httpRequest ?? {};
-    if (typeof request.method === "string") {
-      r.method = cut(request.method, MAX_FIELD_LENGTH);
-    }
-    if (typeof request.url === "string") {
-      r.url = cut(cleanUrl(request.url), MAX_FIELD_LENGTH);
-    }
-    if (typeof request.userAgent === "string") {
-      r.userAgent = cut(request.userAgent, MAX_FIELD_LENGTH);
-    }
-    if (typeof request.clientIp === "string") {
-      r.clientIp = cut(request.clientIp, MAX_FIELD_LENGTH);
-    }
-    if (request.xForwardedFor === true) r.xForwardedFor = true;
-    if (typeof request.traced === "boolean") r.traced = request.traced;
-    d.httpRequest = r;
-    return this;
+    return this.guarded("set the HTTP request", (d) => {
+      if (typeof request !== "object" || request === null) return;
+      const { method, url, userAgent, clientIp, xForwardedFor, traced } =
+        request;
+      const r: HttpRequestData = { ...d.httpRequest };
+      if (typeof method === "string") r.method = cut(method, MAX_FIELD_LENGTH);
+      if (typeof url === "string") r.url = cut(cleanUrl(url), MAX_FIELD_LENGTH);
+      if (typeof userAgent === "string") {
+        r.userAgent = cut(userAgent, MAX_FIELD_LENGTH);
+      }
+      if (typeof clientIp === "string") {
+        r.clientIp = cut(clientIp, MAX_FIELD_LENGTH);
+      }
+      if (xForwardedFor === true) r.xForwardedFor = true;
+      if (typeof traced === "boolean") r.traced = traced;
+      d.httpRequest = r;
+    });
   }
 
   /**
@@ -483,22 +550,24 @@ export abstract class Entity {
    */
   setHttpResponse(response: HttpResponseInfo): this {
     if (this.#data === undefined) return this;
-    const d = this.writable("set the HTTP response");
-    if (!d || typeof response !== "object" || response === null) return this;
-    const r: HttpResponseData = d.httpResponse ?? {};
-    const status = response.status;
-    if (typeof status === "number" && Number.isInteger(status) && status >= 0) {
-      r.status = status;
-      if (status >= 500) d.flags |= FLAG_FAULT;
-      else if (status === 429) d.flags |= FLAG_THROTTLE | FLAG_ERROR;
-      else if (status >= 400) d.flags |= FLAG_ERROR;
-    }
-    const length = response.contentLength;
-    if (typeof length === "number" && Number.isFinite(length) && length >= 0) {
-      r.contentLength = length;
-    }
-    d.httpResponse = r;
-    return this;
+    return this.guarded("set the HTTP response", (d) => {
+      if (typeof response !== "object" || response === null) return;
+      const { status, contentLength } = response;
+      const r: HttpResponseData = { ...d.httpResponse };
+      if (
+        typeof status === "number" && Number.isInteger(status) && status >= 0
+      ) {
+        r.status = status;
+        if (status >= 500) d.flags |= FLAG_FAULT;
+        else if (status === 429) d.flags |= FLAG_THROTTLE | FLAG_ERROR;
+        else if (status >= 400) d.flags |= FLAG_ERROR;
+      }
+      if (
+        typeof contentLength === "number" && Number.isFinite(contentLength) &&
+        contentLength >= 0
+      ) r.contentLength = contentLength;
+      d.httpResponse = r;
+    });
   }
 
   /**
@@ -540,7 +609,7 @@ export abstract class Entity {
         type = typeof e.name === "string" && e.name ? e.name : "Error";
         stackText = typeof e.stack === "string" ? e.stack : undefined;
       } else {
-        message = String(error);
+        message = safeString(error);
         type = typeof error;
       }
     } catch {
@@ -553,7 +622,7 @@ export abstract class Entity {
       id,
       message: cut(message, MAX_MESSAGE_LENGTH),
       type: cut(type, MAX_FIELD_LENGTH),
-      remote: options?.remote === true,
+      remote: option(options, "remote") === true,
       stack: all.length > max ? all.slice(0, max) : all,
     };
     if (all.length > max) exception.truncated = all.length - max;
@@ -571,22 +640,23 @@ export abstract class Entity {
    */
   setSql(sql: SqlData): this {
     if (this.#data === undefined) return this;
-    const d = this.writable("set SQL");
-    if (!d || typeof sql !== "object" || sql === null) return this;
-    const out: SqlData = { ...d.sql };
-    for (const [k, v] of Object.entries(sql)) {
-      if (typeof v === "string") {
-        (out as Record<string, string>)[k] = k === "user"
-          ? cut(v, MAX_FIELD_LENGTH)
-          : v;
+    return this.guarded("set SQL", (d) => {
+      if (typeof sql !== "object" || sql === null) return;
+      const out: SqlData = { ...d.sql };
+      for (const k of SQL_KEYS) {
+        const v = sql[k];
+        if (typeof v === "string") {
+          (out as Record<string, string>)[k] = k === "user"
+            ? cut(v, MAX_FIELD_LENGTH)
+            : v;
+        }
       }
-    }
-    if (out.url) out.url = cleanUrl(out.url);
-    if (out.connectionString) {
-      out.connectionString = cleanUrl(out.connectionString);
-    }
-    d.sql = out;
-    return this;
+      if (out.url) out.url = cleanUrl(out.url);
+      if (out.connectionString) {
+        out.connectionString = cleanUrl(out.connectionString);
+      }
+      d.sql = out;
+    });
   }
 
   /**
@@ -597,10 +667,11 @@ export abstract class Entity {
    */
   setAws(aws: Record<string, unknown>): this {
     if (this.#data === undefined) return this;
-    const d = this.writable("set AWS data");
-    if (!d || typeof aws !== "object" || aws === null) return this;
-    d.aws = Object.assign(d.aws ?? {}, aws);
-    return this;
+    return this.guarded("set AWS data", (d) => {
+      if (typeof aws !== "object" || aws === null) return;
+      // Spread copies own keys as data (a "__proto__" key stays a key).
+      d.aws = { ...d.aws, ...aws };
+    });
   }
 
   /** Sets the `error` flag (a client error, 4xx). @returns This entity. */
@@ -649,15 +720,21 @@ export abstract class Entity {
       );
       clean = "unnamed";
     }
+    const startTime = option(options, "startTime");
     const data = newData(
       "subsegment",
       clean,
       id,
       trace.traceId,
-      options?.startTime ?? recorder.clock.now(),
+      isTime(startTime) ? startTime : recorder.clock.now(),
       this.id,
     );
-    if (options?.namespace) data.namespace = options.namespace;
+    const namespace = option(options, "namespace");
+    if (
+      namespace === "remote" || namespace === "aws" || namespace === "local"
+    ) {
+      data.namespace = namespace;
+    }
     (parent.children ??= []).push(data);
     trace.held++;
     return new Subsegment(trace, id, clean, data, this);
@@ -704,10 +781,7 @@ export abstract class Entity {
       sub.end();
       throw error;
     }
-    if (
-      result !== null && typeof result === "object" &&
-      typeof (result as { then?: unknown }).then === "function"
-    ) {
+    if (isThenable(result)) {
       return (result as unknown as Promise<unknown>).then(
         (value) => {
           sub.end();
@@ -742,9 +816,7 @@ export abstract class Entity {
     this.#ended = true;
     const d = this.#data;
     if (d === undefined) return;
-    d.endMs = typeof endTime === "number" && Number.isFinite(endTime)
-      ? endTime
-      : this.#trace.recorder.clock.now();
+    d.endMs = isTime(endTime) ? endTime : this.#trace.recorder.clock.now();
     this.ended(d);
   }
 

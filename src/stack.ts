@@ -37,7 +37,7 @@ function parseV8Line(text: string): StackFrame | undefined {
   let rest = text.slice(3).trim();
   let label: string | undefined;
   if (rest.endsWith(")")) {
-    const open = rest.lastIndexOf(" (");
+    const open = rest.indexOf(" (");
     if (open !== -1) {
       label = rest.slice(0, open).trim();
       rest = rest.slice(open + 2, -1);

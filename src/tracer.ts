@@ -338,7 +338,10 @@ export function createTracer(options: TracerOptions = {}): Tracer {
       const incoming = opts?.traceHeader
         ? parseTraceHeader(opts.traceHeader)
         : undefined;
-      const now = opts?.startTime ?? clock.now();
+      const start = opts?.startTime;
+      const now = typeof start === "number" && start >= 0 && start < 1e14
+        ? start
+        : clock.now();
       const decision = decide(clean, incoming?.sampled, opts);
       let aws = baseAws;
       if (decision.sampled && decision.ruleName) {

@@ -1,6 +1,6 @@
 // Validates documents against AWS's official segment-document JSON Schema
 // (draft-04), kept in the shared reference folder beside the repository.
-import Ajv from "ajv-draft-04";
+import AjvDraft04 from "ajv-draft-04";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 
@@ -23,6 +23,13 @@ function schemaValidator(): Validate {
       k !== "cause" && k !== "skipped"
     );
   }
+  // CommonJS interop differs between runtimes and bundlers: take the class either way.
+  // deno-lint-ignore no-explicit-any
+  const Ajv = ((AjvDraft04 as any).default ?? AjvDraft04) as new (
+    options: object,
+  ) => {
+    compile(schema: unknown): Validate;
+  };
   const ajv = new Ajv({ strict: false, allErrors: true });
   validate = ajv.compile(schema) as Validate;
   return validate;

@@ -1,0 +1,173 @@
+import assert from "node:assert/strict";
+import {
+  formatTraceHeader,
+  isSegmentId,
+  isTraceId,
+  parseTraceHeader,
+  responseTraceHeader,
+  TRACE_HEADER,
+} from "../mod.ts";
+
+const ROOT = "1-5759e988-bd862e3fe1be46a994272793";
+
+Deno.test("TRACE_HEADER is the X-Ray header name", () => {
+  assert.equal(TRACE_HEADER, "X-Amzn-Trace-Id");
+});
+
+Deno.test("parseTraceHeader() reads Root, Parent and Sampled", () => {
+  assert.deepEqual(
+    parseTraceHeader(`Root=${ROOT};Parent=53995c3f42cd8ad8;Sampled=1`),
+    {
+      root: ROOT,
+      parent: "53995c3f42cd8ad8",
+      sampled: true,
+      data: {},
+    },
+  );
+});
+
+Deno.test("parseTraceHeader() treats keys case-insensitively and trims parts", () => {
+  const h = parseTraceHeader(
+    ` root = ${ROOT} ; PARENT=53995C3F42CD8AD8 ;sampled= 0 `,
+  );
+  assert.equal(h?.root, ROOT);
+  assert.equal(h?.parent, "53995c3f42cd8ad8");
+  assert.equal(h?.sampled, false);
+});
+
+Deno.test("parseTraceHeader() keeps Sampled=? as requested", () => {
+  assert.equal(
+    parseTraceHeader(`Root=${ROOT};Sampled=?`)?.sampled,
+    "requested",
+  );
+});
+
+Deno.test("parseTraceHeader() accepts a Root-only header", () => {
+  assert.deepEqual(parseTraceHeader(`Root=${ROOT}`), { root: ROOT, data: {} });
+});
+
+Deno.test("parseTraceHeader() drops an invalid Root and parent but keeps the rest", () => {
+  const h = parseTraceHeader("Root=1-xyz-abc;Parent=123;Sampled=1");
+  assert.deepEqual(h, { sampled: true, data: {} });
+});
+
+Deno.test("parseTraceHeader() ignores unknown Sampled values", () => {
+  assert.equal(
+    parseTraceHeader(`Root=${ROOT};Sampled=yes`)?.sampled,
+    undefined,
+  );
+});
+
+Deno.test("parseTraceHeader() skips parts without '=' or with an empty key", () => {
+  const h = parseTraceHeader(
+    `garbage;=x;Root=${ROOT};;Lineage=a87bd80c:1|68fd508a:5`,
+  );
+  assert.deepEqual(h, {
+    root: ROOT,
+    data: { Lineage: "a87bd80c:1|68fd508a:5" },
+  });
+});
+
+Deno.test("parseTraceHeader() drops Self and keeps other keys in order with their case", () => {
+  const h = parseTraceHeader(`Self=1-abc;Root=${ROOT};Zeta=1;Alpha=2`);
+  assert.deepEqual(Object.keys(h!.data), ["Zeta", "Alpha"]);
+  assert.equal("Self" in h!.data, false);
+});
+
+Deno.test("parseTraceHeader() caps extra data at 256 bytes of key+value", () => {
+  const big = "x".repeat(200);
+  const h = parseTraceHeader(`Root=${ROOT};A=${big};B=${big};C=1`);
+  assert.deepEqual(Object.keys(h!.data), ["A", "C"]);
+});
+
+Deno.test("parseTraceHeader() refuses extra data that could not be forwarded safely", () => {
+  const h = parseTraceHeader(`Root=${ROOT};Bad=a\nb;Sp ace=1;Ok=fine`);
+  assert.deepEqual(h?.data, { Ok: "fine" });
+});
+
+Deno.test("parseTraceHeader() keeps __proto__ as plain data", () => {
+  const h = parseTraceHeader(`Root=${ROOT};__proto__=x`);
+  assert.equal(Object.getPrototypeOf(h!.data), Object.prototype);
+  assert.equal(Object.hasOwn(h!.data, "__proto__"), true);
+});
+
+Deno.test("parseTraceHeader() returns undefined when nothing usable remains", () => {
+  for (
+    const v of [
+      undefined,
+      null,
+      "",
+      ";;;",
+      "Root=bad",
+      "Self=1-2-3",
+      "no equals",
+    ]
+  ) {
+    assert.equal(parseTraceHeader(v), undefined, String(v));
+  }
+});
+
+Deno.test("parseTraceHeader() never throws on thousands of random strings", () => {
+  const alphabet =
+    "Root=Parent;Sampled?01-abcdef\u0000\n \u00e9\ud83d\ude00=;;Self";
+  let seed = 7;
+  const rand = () =>
+    (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  for (let i = 0; i < 5000; i++) {
+    let s = "";
+    const n = Math.floor(rand() * 80);
+    for (let j = 0; j < n; j++) {
+      s += alphabet[Math.floor(rand() * alphabet.length)];
+    }
+    if (rand() < 0.3) s = `Root=${ROOT};` + s;
+    const h = parseTraceHeader(s);
+    if (h) {
+      // Whatever survives can be written into real Headers.
+      new Headers().set(TRACE_HEADER, formatTraceHeader(h));
+    }
+  }
+});
+
+Deno.test("formatTraceHeader() writes Root, Parent, Sampled, then data without spaces", () => {
+  assert.equal(
+    formatTraceHeader({
+      root: ROOT,
+      parent: "53995c3f42cd8ad8",
+      sampled: "requested",
+      data: { Lineage: "a:1" },
+    }),
+    `Root=${ROOT};Parent=53995c3f42cd8ad8;Sampled=?;Lineage=a:1`,
+  );
+  assert.equal(formatTraceHeader({ sampled: false, data: {} }), "Sampled=0");
+});
+
+Deno.test("formatTraceHeader() round-trips what parseTraceHeader() reads", () => {
+  const text = `Root=${ROOT};Parent=53995c3f42cd8ad8;Sampled=1;Lineage=a:1`;
+  assert.equal(formatTraceHeader(parseTraceHeader(text)!), text);
+});
+
+Deno.test("responseTraceHeader() echoes the decision only when asked with Sampled=?", () => {
+  assert.equal(
+    responseTraceHeader(ROOT, true, parseTraceHeader(`Root=${ROOT};Sampled=?`)),
+    `Root=${ROOT};Sampled=1`,
+  );
+  assert.equal(
+    responseTraceHeader(ROOT, false, parseTraceHeader("Sampled=?")),
+    `Root=${ROOT};Sampled=0`,
+  );
+  assert.equal(
+    responseTraceHeader(ROOT, true, parseTraceHeader(`Root=${ROOT};Sampled=1`)),
+    `Root=${ROOT}`,
+  );
+  assert.equal(responseTraceHeader(ROOT, true), `Root=${ROOT}`);
+});
+
+Deno.test("isTraceId() and isSegmentId() check the exact formats", () => {
+  assert.equal(isTraceId(ROOT), true);
+  assert.equal(isTraceId(ROOT.toUpperCase().replace("1-", "1-")), true);
+  assert.equal(isTraceId("2-5759e988-bd862e3fe1be46a994272793"), false);
+  assert.equal(isTraceId(ROOT + "0"), false);
+  assert.equal(isSegmentId("53995c3f42cd8ad8"), true);
+  assert.equal(isSegmentId("53995c3f42cd8ad"), false);
+  assert.equal(isSegmentId("53995c3f42cd8adg"), false);
+});
