@@ -140,12 +140,17 @@ function assign(
   key: string,
   value: unknown,
 ): void {
-  Object.defineProperty(target, key, {
-    value,
-    enumerable: true,
-    writable: true,
-    configurable: true,
-  });
+  // As metadata.ts setKey: assignment unless Object.prototype has the key.
+  if (key in Object.prototype) {
+    Object.defineProperty(target, key, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  } else {
+    target[key] = value;
+  }
 }
 
 function convertMetadata(
