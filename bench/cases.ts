@@ -12,29 +12,27 @@ import process from "node:process";
 import { randomBytes } from "node:crypto";
 import { createTracer, formatTraceHeader, parseTraceHeader } from "../mod.ts";
 import type { Sender, SendResult } from "../mod.ts";
-import AWSXRay from "aws-xray-sdk-core";
-import SegmentEmitter from "aws-xray-sdk-core/dist/lib/segment_emitter.js";
-import {
-  AlwaysOffSampler,
-  AlwaysOnSampler,
-  BasicTracerProvider,
-  BatchSpanProcessor,
-  type ReadableSpan,
-  type SpanExporter,
-} from "@opentelemetry/sdk-trace-base";
-import { AWSXRayIdGenerator } from "@opentelemetry/id-generator-aws-xray";
-import {
-  AWSXRAY_TRACE_ID_HEADER,
-  AWSXRayPropagator,
-} from "@opentelemetry/propagator-aws-xray";
-import { JsonTraceSerializer } from "@opentelemetry/otlp-transformer";
-import {
-  context as otelContext,
-  ROOT_CONTEXT,
-  type TextMapGetter,
-  type TextMapSetter,
-  trace as otelTrace,
-} from "@opentelemetry/api";
+import type { ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace-base";
+import type { TextMapGetter, TextMapSetter } from "@opentelemetry/api";
+
+// Peers are imported only by the case that uses them (esbuild splits them
+// into chunks): aws-xray-sdk-core enables async_hooks at import (cls-hooked),
+// which would tax every promise of every other case in the same process.
+// A CommonJS module imported dynamically has its exports under `default`;
+// an ESM one has them on the namespace (and may have an unrelated default).
+function cjs<T extends object>(m: T, key: keyof T): T {
+  return key in m ? m : (m as { default: T }).default;
+}
+
+const peers = {
+  awsXray: () => import("aws-xray-sdk-core"),
+  awsXrayEmitter: () => import("aws-xray-sdk-core/dist/lib/segment_emitter.js"),
+  otelApi: () => import("@opentelemetry/api"),
+  otelSdk: () => import("@opentelemetry/sdk-trace-base"),
+  otelIds: () => import("@opentelemetry/id-generator-aws-xray"),
+  otelPropagator: () => import("@opentelemetry/propagator-aws-xray"),
+  otlp: () => import("@opentelemetry/otlp-transformer"),
+};
 
 /** One benchmark subject: `run(n)` performs n operations. */
 interface Subject {
@@ -103,7 +101,9 @@ function xrayEdge(sampled: boolean): Subject {
 
 // -------------------------------------------------------- aws-xray-sdk-core
 
-function awsXraySdk(): Subject {
+async function awsXraySdk(): Promise<Subject> {
+  const AWSXRay = (await peers.awsXray()).default;
+  const SegmentEmitter = (await peers.awsXrayEmitter()).default;
   // The SDK sends each finished segment over UDP; keep its own wire text
   // (protocol header + segment.format()) and skip only the socket.
   const emitter = SegmentEmitter as {
@@ -136,7 +136,25 @@ function awsXraySdk(): Subject {
 
 // ------------------------------------------------------------ OpenTelemetry
 
-function openTelemetry(sampled: boolean): Subject {
+async function openTelemetry(sampled: boolean): Promise<Subject> {
+  const { ROOT_CONTEXT, trace: otelTrace } = cjs(
+    await peers.otelApi(),
+    "ROOT_CONTEXT",
+  );
+  const {
+    AlwaysOffSampler,
+    AlwaysOnSampler,
+    BasicTracerProvider,
+    BatchSpanProcessor,
+  } = cjs(await peers.otelSdk(), "BatchSpanProcessor");
+  const { AWSXRayIdGenerator } = cjs(
+    await peers.otelIds(),
+    "AWSXRayIdGenerator",
+  );
+  const { JsonTraceSerializer } = cjs(
+    await peers.otlp(),
+    "JsonTraceSerializer",
+  );
   let bytes = 0;
   let spanCount = 0;
   const exporter: SpanExporter = {
@@ -243,7 +261,12 @@ function headerXrayEdge(): Subject {
   return headerSubject((value) => formatTraceHeader(parseTraceHeader(value)!));
 }
 
-function headerOtel(): Subject {
+async function headerOtel(): Promise<Subject> {
+  const { context: otelContext } = cjs(await peers.otelApi(), "context");
+  const { AWSXRAY_TRACE_ID_HEADER, AWSXRayPropagator } = cjs(
+    await peers.otelPropagator(),
+    "AWSXRayPropagator",
+  );
   const propagator = new AWSXRayPropagator();
   const getter: TextMapGetter<Record<string, string>> = {
     get: (carrier, key) => carrier[key],
@@ -263,7 +286,8 @@ function headerOtel(): Subject {
   });
 }
 
-function headerAwsXraySdk(): Subject {
+async function headerAwsXraySdk(): Promise<Subject> {
+  const AWSXRay = (await peers.awsXray()).default;
   const utils = AWSXRay.utils as unknown as {
     processTraceData(value: string): Record<string, string>;
   };
@@ -291,7 +315,7 @@ function headerFloor(): Subject {
 
 // ------------------------------------------------------------------ runner
 
-const CASES: Record<string, () => Subject> = {
+const CASES: Record<string, () => Subject | Promise<Subject>> = {
   "request/xray-edge": () => xrayEdge(true),
   "request/aws-xray-sdk-core": awsXraySdk,
   "request/opentelemetry": () => openTelemetry(true),
@@ -323,10 +347,18 @@ function collectGarbage(): void {
   }
 }
 
+// CPU time of this process (all its threads: GC and JIT helpers count), not
+// wall time: on a shared machine other processes steal the CPU, and wall
+// time then measures the neighbours.
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
 async function timed(subject: Subject, n: number): Promise<number> {
-  const t0 = performance.now();
+  const t0 = cpuMs();
   await subject.run(n);
-  return performance.now() - t0;
+  return cpuMs() - t0;
 }
 
 async function main(): Promise<void> {
@@ -340,22 +372,25 @@ async function main(): Promise<void> {
   const rounds = Number(roundsArg ?? 9);
   const roundMs = Number(roundMsArg ?? 150);
   const heapRequests = Number(heapArg ?? 0);
-  const subject = make();
+  const subject = await make();
 
-  // Warm up and calibrate: grow n until one batch takes a tenth of a round.
+  // Warm up (grow n until one batch takes a tenth of a round, then keep
+  // running for two rounds' worth), then calibrate on warm code.
   let n = 1;
-  let ms = await timed(subject, n);
-  while (ms < roundMs / 10) {
-    n *= 2;
-    ms = await timed(subject, n);
-  }
-  const perRound = Math.max(1, Math.round(n * roundMs / ms));
-  const warmUntil = performance.now() + roundMs * 2;
-  while (performance.now() < warmUntil) await timed(subject, n);
+  while (await timed(subject, n) < roundMs / 10) n *= 2;
+  const warmUntil = cpuMs() + roundMs * 2;
+  while (cpuMs() < warmUntil) await timed(subject, n);
+  const perRound = Math.max(
+    1,
+    Math.round(n * roundMs / await timed(subject, n)),
+  );
 
+  // One full GC before the rounds, none between them: a forced full GC
+  // shrinks the young generation, and the next round would pay for growing
+  // it again. Steady-state collection is part of the cost measured.
+  collectGarbage();
   const nsPerOp: number[] = [];
   for (let r = 0; r < rounds; r++) {
-    collectGarbage();
     nsPerOp.push((await timed(subject, perRound)) * 1e6 / perRound);
   }
 

@@ -14,7 +14,8 @@ import * as esbuild from "esbuild";
 
 const ROOT = new URL("../", import.meta.url);
 const BENCH = new URL("bench/", ROOT);
-const BUNDLE = new URL("dist/cases.mjs", BENCH);
+const DIST = new URL("dist/", BENCH);
+const BUNDLE = new URL("cases.mjs", DIST);
 const BUN_VERSION = "1.4.5";
 const HEAP_REQUESTS = 300_000;
 const HEAP_BUDGET_BYTES = 100 * 1024;
@@ -133,10 +134,13 @@ async function installPeers(): Promise<void> {
 }
 
 async function bundle(): Promise<void> {
+  await Deno.remove(DIST, { recursive: true }).catch(() => {});
   await esbuild.build({
     entryPoints: [new URL("cases.ts", BENCH).pathname],
-    outfile: BUNDLE.pathname,
+    outdir: DIST.pathname,
+    outExtension: { ".js": ".mjs" },
     bundle: true,
+    splitting: true,
     platform: "node",
     format: "esm",
     target: "es2022",
