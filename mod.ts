@@ -54,6 +54,13 @@ export {
   TRACE_HEADER,
 } from "./src/trace_header.ts";
 export type { TraceHeader } from "./src/trace_header.ts";
+export { tracedFetch } from "./src/fetch.ts";
+export type {
+  CurrentEntitySource,
+  FetchFunction,
+  ParentSource,
+  TracedFetchOptions,
+} from "./src/fetch.ts";
 export { newSegmentId, newTraceId } from "./src/ids.ts";
 export { wildcardMatch } from "./src/wildcard.ts";
 export { configFromEnv, parseDaemonAddress } from "./src/config.ts";
@@ -65,6 +72,42 @@ export type {
 } from "./src/config.ts";
 export { consoleSender } from "./src/senders/console.ts";
 export type { ConsoleSenderOptions } from "./src/senders/console.ts";
+export {
+  createBatcher,
+  emptyStats,
+  MAX_BATCH_DOCUMENTS,
+  MAX_CONCURRENCY,
+} from "./src/batcher.ts";
+export type { BatcherOptions } from "./src/batcher.ts";
+export { xrayApiSender } from "./src/senders/xray_api.ts";
+export type { XRayApiSenderOptions } from "./src/senders/xray_api.ts";
+export { daemonSender } from "./src/senders/daemon.ts";
+export type { DaemonSenderOptions } from "./src/senders/daemon.ts";
+export {
+  cachedCredentials,
+  credentialChain,
+  CredentialsError,
+  defaultCredentials,
+  fromContainer,
+  fromEnv,
+  fromInstanceMetadata,
+  hasContainerCredentials,
+  regionFromEnv,
+  staticCredentials,
+  toCredentialsProvider,
+} from "./src/credentials.ts";
+export type {
+  AwsCredentials,
+  CachedCredentialsOptions,
+  ContainerCredentialsOptions,
+  CredentialsProvider,
+  CredentialsSource,
+  DefaultCredentialsOptions,
+  Env,
+  FetchCredentialsOptions,
+  GetCredentialsOptions,
+  InstanceMetadataCredentialsOptions,
+} from "./src/credentials.ts";
 export { localSampler } from "./src/sampling/local.ts";
 export type { LocalSamplerOptions } from "./src/sampling/local.ts";
 export { isXRayError, XRayError } from "./src/errors.ts";
@@ -87,6 +130,7 @@ export type {
   SamplingDecision,
   SamplingRequest,
   Sender,
+  SendOptions,
   SendResult,
   TracerStats,
   UnprocessedDocument,

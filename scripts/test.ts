@@ -1,14 +1,29 @@
-// The whole test task: format, lint, type check, then every test suite.
-// Prints one grand total `N passed, N failed` at the end (CI reads it).
+// The whole test task: format, lint, type check, then every test suite, then
+// the npm package (build, package checks, edge size budget) and the same
+// suites on every matrix runtime (scripts/matrix.ts).
+// Prints one `<runtime>: N passed, N failed` line per runtime and one grand
+// total `N passed, N failed` at the end (CI reads it).
+import { MATRIX_RUNTIMES, planTests } from "./matrix.ts";
+
 const deno = Deno.execPath();
+const perRuntime: string[] = [];
 let passed = 0;
 let failed = 0;
 let stepFailed = false;
 
+/** How a step's counts are read from its output, and under which label. */
+interface Counting {
+  label: string;
+  pattern: RegExp;
+}
+
+const DENO_COUNTS =
+  /(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/;
+
 async function step(
   name: string,
   args: string[],
-  countTests = false,
+  counting?: Counting,
 ): Promise<void> {
   console.log(`\n== ${name}: deno ${args.join(" ")}`);
   const child = new Deno.Command(deno, {
@@ -26,16 +41,18 @@ async function step(
     tail = (tail + value).slice(-4000);
   }
   const status = await child.status;
-  if (countTests) {
-    const m = tail.match(
-      /(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/,
-    );
+  if (counting) {
+    const m = tail.match(counting.pattern);
+    let p = 0;
+    let f = 0;
     if (m) {
-      passed += Number(m[1]);
-      failed += Number(m[2]);
-    } else if (!status.success) {
-      failed += 1;
+      p = Number(m[1]);
+      f = Number(m[2]);
     }
+    if (!status.success && f === 0) f = 1;
+    passed += p;
+    failed += f;
+    perRuntime.push(`${counting.label}: ${p} passed, ${f} failed`);
   }
   if (!status.success) {
     stepFailed = true;
@@ -45,13 +62,25 @@ async function step(
 
 await step("format", ["fmt", "--check"]);
 await step("lint", ["lint"]);
-await step("type check", ["check", "mod.ts", "src/", "tests/", "scripts/"]);
+await step("type check", [
+  "check",
+  "mod.ts",
+  "npm_build.ts",
+  "src/",
+  "tests/",
+  "scripts/",
+]);
 await step("JSR rules (no slow types)", [
   "publish",
   "--dry-run",
   "--allow-dirty",
   "--quiet",
 ]);
+// Test files whose matrix header or folder leaves Deno out (e.g. tests/bun/)
+// are not handed to `deno test`.
+const denoTests = (await planTests())
+  .filter((p) => p.runtimes.includes("deno"))
+  .map((p) => p.file);
 await step("tests", [
   "test",
   "-A",
@@ -59,9 +88,21 @@ await step("tests", [
   "--parallel",
   "mod.ts",
   "src/",
-  "tests/",
-], true);
+  ...denoTests,
+], { label: "deno", pattern: DENO_COUNTS });
+
+await step("npm build", ["run", "-A", "npm_build.ts"]);
+await step("npm package checks", ["run", "-A", "scripts/package_check.ts"]);
+await step("edge size budget", ["run", "-A", "scripts/size.ts"]);
+for (const runtime of MATRIX_RUNTIMES) {
+  await step(`matrix ${runtime}`, ["run", "-A", "scripts/matrix.ts", runtime], {
+    label: runtime,
+    pattern: new RegExp(`matrix ${runtime}: (\\d+) passed, (\\d+) failed`),
+  });
+}
 
 if (stepFailed && failed === 0) failed = 1;
+console.log("");
+for (const line of perRuntime) console.log(line);
 console.log(`\n${passed} passed, ${failed} failed`);
 Deno.exit(stepFailed || failed > 0 ? 1 : 0);

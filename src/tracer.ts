@@ -35,7 +35,7 @@ import { type BatcherOptions, createBatcher } from "./batcher.ts";
 import { configFromEnv, type ContextMissing } from "./config.ts";
 import { detectRuntime } from "./runtime/detect.ts";
 import { toError, XRayError } from "./errors.ts";
-import { consoleSender } from "./senders/console.ts";
+import { daemonSender } from "./senders/daemon.ts";
 import { localSampler } from "./sampling/local.ts";
 import { VERSION } from "./version.ts";
 
@@ -221,7 +221,8 @@ export function createTracer(options: TracerOptions = {}): Tracer {
   const clock = options.clock ?? systemClock;
   const ids = options.ids ?? randomIds;
   const userOnError = options.onError ?? defaultOnError;
-  const sender = options.sender ?? consoleSender();
+  const sender = options.sender ??
+    daemonSender({ address: env.daemonAddress?.tcp });
   const sampler = options.sampler ?? localSampler(undefined, { clock });
   const context = options.context;
   let rejectedRecordings = 0;

@@ -80,10 +80,16 @@ export type SendResult =
     retryAfterMs?: number;
   };
 
+/** Per-call options the batcher passes to `Sender.send`. */
+export interface SendOptions {
+  /** Aborted when the request timed out or the batcher shuts down. */
+  signal?: AbortSignal;
+}
+
 /** A transport for serialized X-Ray documents. */
 export interface Sender {
   /** Sends up to 50 documents (JSON strings) in one call. */
-  send(documents: string[]): Promise<SendResult>;
+  send(documents: string[], options?: SendOptions): Promise<SendResult>;
   /** Releases sockets or timers the sender holds. */
   close?(): Promise<void>;
 }

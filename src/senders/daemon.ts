@@ -1,0 +1,129 @@
+/**
+ * A sender for the X-Ray daemon's TCP proxy, the ADOT collector's `awsproxy`
+ * extension or a local collector: the same `PutTraceSegments` request as the
+ * X-Ray API sender, unsigned, over plain HTTP. The proxy signs and forwards it.
+ *
+ * @module
+ */
+
+import type { Sender, SendOptions, SendResult } from "../types.ts";
+import { type HostPort, parseDaemonAddress } from "../config.ts";
+import {
+  interpretResponse,
+  networkFailure,
+  PUT_TRACE_SEGMENTS_PATH,
+  redactor,
+  requestBody,
+} from "./_put_trace_segments.ts";
+
+/** Options for {@linkcode daemonSender}. */
+export interface DaemonSenderOptions {
+  /**
+   * The proxy: `host:port`, `tcp:host:port udp:host:port`, `{ host, port }`,
+   * or a base URL such as `http://collector:2000`.
+   * @default AWS_XRAY_DAEMON_ADDRESS from `env`, else `127.0.0.1:2000`
+   */
+  address?: string | HostPort;
+  /** The environment to read `AWS_XRAY_DAEMON_ADDRESS` from. */
+  env?: Readonly<Record<string, unknown>>;
+  /** The fetch to use. @default globalThis.fetch */
+  fetch?: typeof fetch;
+}
+
+const DEFAULT_DAEMON_HOST = "127.0.0.1";
+const DEFAULT_DAEMON_PORT = 2000;
+
+/** A host and port for a URL (IPv6 in brackets). */
+function formatHost(address: HostPort): string {
+  return address.host.includes(":") && !address.host.startsWith("[")
+    ? `[${address.host}]:${address.port}`
+    : `${address.host}:${address.port}`;
+}
+
+function baseUrl(options: DaemonSenderOptions): URL {
+  const address = options.address ??
+    (typeof options.env?.AWS_XRAY_DAEMON_ADDRESS === "string" &&
+        options.env.AWS_XRAY_DAEMON_ADDRESS.trim() !== ""
+      ? options.env.AWS_XRAY_DAEMON_ADDRESS
+      : undefined);
+  if (address === undefined) {
+    return new URL(
+      `http://${
+        formatHost({ host: DEFAULT_DAEMON_HOST, port: DEFAULT_DAEMON_PORT })
+      }`,
+    );
+  }
+  if (typeof address === "object" && address !== null) {
+    const { host, port } = address;
+    if (
+      typeof host !== "string" || host === "" || !Number.isInteger(port) ||
+      port < 1 || port > 65535
+    ) {
+      throw new RangeError(
+        `Cannot create sender as 'address' must have a host and a port between 1 and 65535: current value is ${
+          JSON.stringify(address)
+        }`,
+      );
+    }
+    return new URL(`http://${formatHost({ host, port })}`);
+  }
+  if (typeof address === "string" && /^https?:\/\//i.test(address.trim())) {
+    try {
+      return new URL(address.trim());
+    } catch {
+      throw new RangeError(
+        `Cannot create sender as 'address' must be a URL or host:port: current value is ${
+          JSON.stringify(address)
+        }`,
+      );
+    }
+  }
+  return new URL(
+    `http://${formatHost(parseDaemonAddress(String(address)).tcp)}`,
+  );
+}
+
+/**
+ * Creates a sender that posts unsigned batches to a daemon / collector proxy.
+ *
+ * @param options The proxy address (or an env to read it from).
+ * @returns The sender.
+ * @throws {RangeError} When the address is malformed.
+ *
+ * @example Point it at a daemon
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { daemonSender } from "./daemon.ts";
+ * const sender = daemonSender({ env: { AWS_XRAY_DAEMON_ADDRESS: "tcp:10.0.0.5:2000 udp:10.0.0.5:2001" } });
+ * assert.equal(typeof sender.send, "function");
+ * assert.throws(() => daemonSender({ address: "no-port" }), RangeError);
+ * ```
+ */
+export function daemonSender(options: DaemonSenderOptions = {}): Sender {
+  const url = new URL(PUT_TRACE_SEGMENTS_PATH, baseUrl(options));
+  const redact = redactor([]);
+  return {
+    async send(
+      documents: string[],
+      sendOptions?: SendOptions,
+    ): Promise<SendResult> {
+      try {
+        const response = await (options.fetch ?? globalThis.fetch)(url.href, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: requestBody(documents),
+          signal: sendOptions?.signal,
+        });
+        return (await interpretResponse(
+          response,
+          documents,
+          redact,
+          Date.now(),
+        ))
+          .result;
+      } catch (e) {
+        return networkFailure(e, redact);
+      }
+    },
+  };
+}
