@@ -45,3 +45,47 @@ Deno.test("metadata namespaces and keys named __proto__ or toString are kept as 
   );
   assert.deepEqual(errors, []);
 });
+
+Deno.test("a metadata namespace named like an Object.prototype member starts empty", async () => {
+  const { tracer, errors, flushed } = testTracer();
+  const segment = tracer.startSegment("keys", { sampled: true });
+  segment.addMetadata("a", 1, "toString");
+  segment.addMetadata("b", 2, "constructor");
+  segment.addMetadata("c", 3, "toString");
+  segment.end();
+  const [doc] = await flushed();
+  assert.equal(
+    JSON.stringify(doc.metadata),
+    '{"toString":{"a":1,"c":3},"constructor":{"b":2}}',
+  );
+  assert.deepEqual(errors, []);
+});
+
+Deno.test("enumerable keys added to Object.prototype never reach a document", async () => {
+  const { tracer, errors, flushed } = testTracer();
+  const segment = tracer.startSegment("keys", { sampled: true });
+  const sub = segment.startSubsegment("work");
+  Object.defineProperty(Object.prototype, "polluted", {
+    value: "yes",
+    enumerable: true,
+    configurable: true,
+    writable: true,
+  });
+  try {
+    sub.addMetadata("cart", { items: 1 });
+    sub.addMetadata("note", "n", "shop");
+    sub.annotate("customer", "c-42");
+    sub.end();
+    segment.end();
+  } finally {
+    delete (Object.prototype as Record<string, unknown>).polluted;
+  }
+  const [doc] = await flushed();
+  const text = JSON.stringify(doc);
+  assert.equal(text.includes("polluted"), false);
+  assert.deepEqual(doc.subsegments[0].metadata, {
+    default: { cart: { items: 1 } },
+    shop: { note: "n" },
+  });
+  assert.deepEqual(errors, []);
+});
