@@ -207,6 +207,42 @@ function integerOption(
   return value;
 }
 
+/** A stop signal in plain JavaScript (see `hardStop` in createBatcher). */
+interface StopFlag {
+  readonly aborted: boolean;
+  abort(): void;
+  listen(fn: () => void): void;
+  unlisten(fn: () => void): void;
+}
+
+function stopFlag(): StopFlag {
+  const listeners = new Set<() => void>();
+  let aborted = false;
+  return {
+    get aborted(): boolean {
+      return aborted;
+    },
+    abort(): void {
+      if (aborted) return;
+      aborted = true;
+      for (const fn of [...listeners]) {
+        try {
+          fn();
+        } catch {
+          // A listener touching another request's I/O (Workers) must not stop the rest.
+        }
+      }
+      listeners.clear();
+    },
+    listen(fn: () => void): void {
+      listeners.add(fn);
+    },
+    unlisten(fn: () => void): void {
+      listeners.delete(fn);
+    },
+  };
+}
+
 function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve();
@@ -347,7 +383,10 @@ export function createBatcher(options: BatcherOptions): Batcher {
   let pumpScheduled = false;
   let lingerTimer: ReturnType<typeof setTimeout> | undefined;
   let closed = false;
-  const hardStop = new AbortController();
+  // Plain JavaScript, not an AbortController: the batcher outlives requests,
+  // and Workers throw when an I/O object made during one request (an
+  // AbortSignal is one) is touched while handling another.
+  const hardStop = stopFlag();
   const tasks = new Set<Task>();
   const running = new Set<Promise<void>>();
   const waiters = new Set<{ seq: number; resolve: () => void }>();
@@ -523,14 +562,14 @@ export function createBatcher(options: BatcherOptions): Batcher {
         });
       }, requestTimeoutMs);
       onStop = (): void => {
-        controller.abort();
         resolve({
           ok: false,
           retryable: false,
           error: new XRayError("X-Ray request abandoned at shutdown"),
         });
+        controller.abort();
       };
-      hardStop.signal.addEventListener("abort", onStop);
+      hardStop.listen(onStop);
     });
     const send = (async (): Promise<SendResult> => {
       try {
@@ -543,7 +582,7 @@ export function createBatcher(options: BatcherOptions): Batcher {
       return await Promise.race([send, stop]);
     } finally {
       clearTimeout(timer);
-      hardStop.signal.removeEventListener("abort", onStop!);
+      hardStop.unlisten(onStop!);
     }
   }
 
@@ -551,13 +590,13 @@ export function createBatcher(options: BatcherOptions): Batcher {
     let entries = task.entries;
     let retries = 0;
     for (;;) {
-      if (hardStop.signal.aborted) {
+      if (hardStop.aborted) {
         settle(entries);
         drop("timeout", entries.length);
         return;
       }
       const result = await attempt(entries.map((e) => e.doc));
-      if (hardStop.signal.aborted) {
+      if (hardStop.aborted) {
         settle(entries);
         drop("timeout", entries.length, result.ok ? undefined : result.error);
         return;
@@ -633,8 +672,21 @@ export function createBatcher(options: BatcherOptions): Batcher {
         maxBackoffMs,
         Math.max(retryAfterMs, Math.floor(random() * ceiling)),
       );
-      await sleep(delay, hardStop.signal);
-      if (!hardStop.signal.aborted) stats.retried += entries.length;
+      const wake = new AbortController();
+      const stopSleep = (): void => {
+        try {
+          wake.abort();
+        } catch {
+          // Made during another request (Workers): let the sleep run out.
+        }
+      };
+      hardStop.listen(stopSleep);
+      try {
+        await sleep(delay, wake.signal);
+      } finally {
+        hardStop.unlisten(stopSleep);
+      }
+      if (!hardStop.aborted) stats.retried += entries.length;
     }
   }
 
