@@ -140,23 +140,30 @@ function assign(
   key: string,
   value: unknown,
 ): void {
-  Object.defineProperty(target, key, {
-    value,
-    enumerable: true,
-    writable: true,
-    configurable: true,
-  });
+  // As metadata.ts setKey: assignment unless Object.prototype has the key.
+  if (key in Object.prototype) {
+    Object.defineProperty(target, key, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  } else {
+    target[key] = value;
+  }
 }
 
 function convertMetadata(
   metadata: Record<string, Record<string, unknown>>,
 ): Record<string, unknown> | undefined {
   let out: Record<string, unknown> | undefined;
-  for (const ns in metadata) {
+  // Object.keys, never for-in: the namespaces are plain objects, and for-in
+  // would also walk enumerable keys added to Object.prototype.
+  for (const ns of Object.keys(metadata)) {
     const entries = metadata[ns];
     const converted: Record<string, unknown> = {};
     let any = false;
-    for (const key in entries) {
+    for (const key of Object.keys(entries)) {
       const raw = entries[key];
       const value =
         typeof raw === "object" && raw !== null || typeof raw === "bigint" ||
