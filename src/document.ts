@@ -298,11 +298,17 @@ export function toWire(
 }
 
 let encoder: TextEncoder | undefined;
+const SCRATCH_BYTES = 3 * MAX_DOCUMENT_BYTES;
+let scratch: Uint8Array | undefined;
 
 /** Byte length of a string in UTF-8. */
 export function utf8Length(text: string): number {
   encoder ??= new TextEncoder();
-  return encoder.encode(text).length;
+  // Up to 3 bytes per UTF-16 unit: a reused buffer covers every document that
+  // can still fit, without allocating; longer text is encoded once.
+  if (text.length > SCRATCH_BYTES / 3) return encoder.encode(text).length;
+  scratch ??= new Uint8Array(SCRATCH_BYTES);
+  return encoder.encodeInto(text, scratch).written;
 }
 
 // A UTF-16 unit is at most 3 UTF-8 bytes: short documents need no encoding.

@@ -149,3 +149,14 @@ Deno.test("validateDocument() agrees with the official schema on good and bad do
   assert.equal(problems.length, 3);
   assert.throws(() => assertValidDocument(bad));
 });
+
+Deno.test("utf8Length() counts UTF-8 bytes of ASCII, multi-byte, astral and lone surrogates", async () => {
+  const { utf8Length } = await import("../src/document.ts");
+  assert.equal(utf8Length(""), 0);
+  assert.equal(utf8Length("abc"), 3);
+  assert.equal(utf8Length("é東😀"), 2 + 3 + 4);
+  assert.equal(utf8Length("\ud800x"), 3 + 1);
+  const long = "é".repeat(200_000);
+  assert.equal(utf8Length(long), 400_000);
+  assert.equal(utf8Length("a".repeat(70_000)), 70_000);
+});
