@@ -134,17 +134,29 @@ function listening(
   server: {
     listen(port: number, host: string, cb: () => void): unknown;
     address(): unknown;
+    once(event: "error", listener: (error: Error) => void): unknown;
   },
+  port = 0,
 ): Promise<number> {
-  return new Promise((resolve) => {
-    server.listen(0, "127.0.0.1", () => {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", () => {
       resolve((server.address() as AddressInfo).port);
     });
   });
 }
 
-/** Starts `handler` on 127.0.0.1 with a free port. */
-export async function serve(handler: Handler): Promise<TestServer> {
+/** Options for {@linkcode serve}. */
+export interface ServeOptions {
+  /** The port to listen on; 0 (the default) picks a free one. */
+  port?: number;
+}
+
+/** Starts `handler` on 127.0.0.1, with a free port unless one is given. */
+export async function serve(
+  handler: Handler,
+  options: ServeOptions = {},
+): Promise<TestServer> {
   const sockets = new Set<Socket>();
   const server = createServer((req, res) => {
     const aborted = new AbortController();
@@ -165,7 +177,7 @@ export async function serve(handler: Handler): Promise<TestServer> {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
   });
-  const port = await listening(server);
+  const port = await listening(server, options.port);
   return {
     url: `http://127.0.0.1:${port}`,
     port,
