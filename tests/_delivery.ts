@@ -1,5 +1,6 @@
 // Shared pieces for the delivery tests: valid segment documents and a real
-// HTTP sink on 127.0.0.1 that a test scripts (accept, fail, throttle, stall).
+// HTTP sink on 127.0.0.1 that a test scripts (accept, fail, throttle, stall),
+// on node:http (tests/_server.ts) so it runs on Deno, Node, Bun and Deno-npm.
 export {
   idOf,
   makeDocument,
@@ -8,6 +9,7 @@ export {
   totalDropped,
 } from "./_documents.ts";
 import { idOf } from "./_documents.ts";
+import { serve } from "./_server.ts";
 
 /** What the sink should do with one request. */
 export type Action =
@@ -35,86 +37,76 @@ export interface Sink {
  * documents count as accepted only when the sink answers 200 in full and
  * does not list them as unprocessed.
  */
-export function startSink(
+export async function startSink(
   script: (n: number, docs: string[]) => Action = () => "accept",
   port = 0,
-): Sink {
+): Promise<Sink> {
   const accepted = new Map<string, number>();
   const requests: string[][] = [];
   const headers: Headers[] = [];
   const stalled = new Set<() => void>();
   let n = 0;
-  const server = Deno.serve(
-    { hostname: "127.0.0.1", port, onListen: () => {} },
-    async (request) => {
-      const body = await request.json();
-      const docs: string[] = body.TraceSegmentDocuments;
-      requests.push(docs);
-      headers.push(request.headers);
-      const action = script(n++, docs);
-      if (action === "accept") {
-        for (const d of docs) {
-          const id = idOf(d);
-          accepted.set(id, (accepted.get(id) ?? 0) + 1);
-        }
-        return Response.json({ UnprocessedTraceSegments: [] });
+  const server = await serve(async (request) => {
+    const body = await request.json();
+    const docs: string[] = body.TraceSegmentDocuments;
+    requests.push(docs);
+    headers.push(request.headers);
+    const action = script(n++, docs);
+    if (action === "accept") {
+      for (const d of docs) {
+        const id = idOf(d);
+        accepted.set(id, (accepted.get(id) ?? 0) + 1);
       }
-      if (action === "reset") {
-        // Headers and half a body, then the stream fails: the connection is
-        // cut mid-response.
-        const stream = new ReadableStream({
-          start(controller): void {
-            controller.enqueue(new TextEncoder().encode('{"Unprocessed'));
-            setTimeout(() => controller.error(new Error("cut")), 10);
-          },
-        });
-        return new Response(stream, {
-          headers: { "content-type": "application/json" },
-        });
-      }
-      if (action === "stall") {
-        // Answers only when the sink closes: the client times out first.
-        await new Promise<void>((resolve) => {
-          stalled.add(resolve);
-        });
-        return new Response(null, { status: 204 });
-      }
-      if ("unprocessed" in action) {
-        const unprocessed = action.unprocessed(docs);
-        const failed = new Set(unprocessed.map((u) => u.Id));
-        for (const d of docs) {
-          const id = idOf(d);
-          if (!failed.has(id)) accepted.set(id, (accepted.get(id) ?? 0) + 1);
-        }
-        return Response.json({ UnprocessedTraceSegments: unprocessed });
-      }
-      return new Response(
-        action.body === undefined ? null : JSON.stringify(action.body),
-        {
-          status: action.status,
-          headers: { "content-type": "application/json", ...action.headers },
+      return Response.json({ UnprocessedTraceSegments: [] });
+    }
+    if (action === "reset") {
+      // Headers and half a body, then the stream fails: the connection is
+      // cut mid-response.
+      const stream = new ReadableStream({
+        start(controller): void {
+          controller.enqueue(new TextEncoder().encode('{"Unprocessed'));
+          setTimeout(() => controller.error(new Error("cut")), 10);
         },
-      );
-    },
-  );
-  const address = server.addr as Deno.NetAddr;
+      });
+      return new Response(stream, {
+        headers: { "content-type": "application/json" },
+      });
+    }
+    if (action === "stall") {
+      // Answers only when the sink closes: the client times out first.
+      await new Promise<void>((resolve) => {
+        stalled.add(resolve);
+      });
+      return new Response(null, { status: 204 });
+    }
+    if ("unprocessed" in action) {
+      const unprocessed = action.unprocessed(docs);
+      const failed = new Set(unprocessed.map((u) => u.Id));
+      for (const d of docs) {
+        const id = idOf(d);
+        if (!failed.has(id)) accepted.set(id, (accepted.get(id) ?? 0) + 1);
+      }
+      return Response.json({ UnprocessedTraceSegments: unprocessed });
+    }
+    return new Response(
+      action.body === undefined ? null : JSON.stringify(action.body),
+      {
+        status: action.status,
+        headers: { "content-type": "application/json", ...action.headers },
+      },
+    );
+  }, { port });
   return {
-    url: `http://127.0.0.1:${address.port}`,
-    port: address.port,
+    url: server.url,
+    port: server.port,
     accepted,
     requests,
     headers,
     close: () => {
       for (const release of stalled) release();
-      return server.shutdown();
+      return server.close();
     },
   };
 }
 
-/** A port nobody listens on (bound, then released). */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
+export { freePort } from "./_server.ts";

@@ -79,7 +79,7 @@ export async function startMoto(
   }
   const requests: RecordedRequest[] = [];
   let n = 0;
-  const proxy: TestServer = serve(async (req) => {
+  const proxy: TestServer = await serve(async (req) => {
     const url = new URL(req.url);
     requests.push({
       method: req.method,

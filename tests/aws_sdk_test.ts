@@ -415,13 +415,13 @@ Deno.test("captureAWSClient() records real AWS SDK v3 calls against moto", async
 });
 
 /** A DynamoDB endpoint that answers ThrottlingException `failures` times, then succeeds. */
-function throttlingEndpoint(failures: number): {
+async function throttlingEndpoint(failures: number): Promise<{
   url: string;
   calls: () => number;
   close: () => Promise<void>;
-} {
+}> {
   let calls = 0;
-  const server = serve(async (req) => {
+  const server = await serve(async (req) => {
     await req.arrayBuffer();
     calls++;
     if (calls <= failures) {
@@ -451,7 +451,7 @@ function throttlingEndpoint(failures: number): {
 }
 
 Deno.test("captureAWSClient() marks throttled retries and counts them", async () => {
-  const endpoint = throttlingEndpoint(2);
+  const endpoint = await throttlingEndpoint(2);
   try {
     const { tracer, sender, segment } = setup();
     const client = captureAWSClient(
@@ -475,7 +475,7 @@ Deno.test("captureAWSClient() marks throttled retries and counts them", async ()
 });
 
 Deno.test("captureAWSClient() records a throttling error that outlasts the retries", async () => {
-  const endpoint = throttlingEndpoint(10);
+  const endpoint = await throttlingEndpoint(10);
   try {
     const { tracer, sender, segment } = setup();
     const client = captureAWSClient(
@@ -523,7 +523,7 @@ Deno.test("captureAWSClient() rejects things that are not v3 clients", () => {
 });
 
 Deno.test("captureAWSClient() records a network failure as a local fault", async () => {
-  const server = resetServer();
+  const server = await resetServer();
   try {
     const { tracer, sender, segment } = setup();
     const client = captureAWSClient(

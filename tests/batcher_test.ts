@@ -1,4 +1,4 @@
-// matrix: deno — fault injection against real servers via Deno.serve/Deno.listen (tests/_delivery.ts)
+// matrix: deno,node,bun,deno-npm — fault injection against a node:http sink (tests/_delivery.ts); workerd has no servers
 // Batcher behaviour, mostly through daemonSender against a real HTTP server on
 // 127.0.0.1 that the test scripts: faults, exact delivery counts, bounds.
 import assert from "node:assert/strict";
@@ -25,7 +25,7 @@ function assertDeliveredOnce(sink: Sink, docs: string[]): void {
 }
 
 Deno.test("batcher sends batches of at most 50 documents and delivers each once", async () => {
-  const sink = startSink();
+  const sink = await startSink();
   const docs = makeDocuments(120);
   const batcher = createBatcher({
     sender: daemonSender({ address: sink.url }),
@@ -50,7 +50,7 @@ Deno.test("batcher sends batches of at most 50 documents and delivers each once"
 Deno.test("batcher sends a full batch without waiting for flush", async () => {
   let arrived!: () => void;
   const full = new Promise<void>((resolve) => arrived = resolve);
-  const sink = startSink((_, docs) => {
+  const sink = await startSink((_, docs) => {
     if (docs.length === 50) arrived();
     return "accept";
   });
@@ -66,7 +66,7 @@ Deno.test("batcher sends a full batch without waiting for flush", async () => {
 });
 
 Deno.test("batcher retries HTTP 500 and delivers exactly once when the fault clears", async () => {
-  const sink = startSink((n) => n < 2 ? { status: 500 } : "accept");
+  const sink = await startSink((n) => n < 2 ? { status: 500 } : "accept");
   const docs = makeDocuments(30);
   const errors: Error[] = [];
   const batcher = createBatcher({
@@ -87,7 +87,7 @@ Deno.test("batcher retries HTTP 500 and delivers exactly once when the fault cle
 });
 
 Deno.test("batcher honours Retry-After on 429 and backs off with jitter without it", async () => {
-  const sink = startSink((n) => {
+  const sink = await startSink((n) => {
     if (n === 0) return { status: 429, headers: { "retry-after": "3" } };
     if (n === 1) return { status: 429, body: { __type: "ThrottledException" } };
     return "accept";
@@ -111,7 +111,7 @@ Deno.test("batcher honours Retry-After on 429 and backs off with jitter without 
 });
 
 Deno.test("batcher treats ThrottlingException in a 400 as retryable", async () => {
-  const sink = startSink((n) =>
+  const sink = await startSink((n) =>
     n === 0
       ? {
         status: 400,
@@ -133,7 +133,7 @@ Deno.test("batcher treats ThrottlingException in a 400 as retryable", async () =
 });
 
 Deno.test("batcher re-sends after connection refused once the sink comes up", async () => {
-  const port = freePort();
+  const port = await freePort();
   let sink: Sink | undefined;
   const delays: number[] = [];
   const sleep = recordingSleep(delays);
@@ -142,7 +142,12 @@ Deno.test("batcher re-sends after connection refused once the sink comes up", as
     sender: daemonSender({ address: { host: "127.0.0.1", port } }),
     sleep: (ms, signal) => {
       // The sink starts during the second backoff: two attempts are refused.
-      if (delays.length === 1) sink = startSink(() => "accept", port);
+      if (delays.length === 1) {
+        return startSink(() => "accept", port).then((started) => {
+          sink = started;
+          return sleep(ms, signal);
+        });
+      }
       return sleep(ms, signal);
     },
   });
@@ -158,7 +163,7 @@ Deno.test("batcher re-sends after connection refused once the sink comes up", as
 });
 
 Deno.test("batcher retries a connection cut mid-response and delivers once", async () => {
-  const sink = startSink((n) => n === 0 ? "reset" : "accept");
+  const sink = await startSink((n) => n === 0 ? "reset" : "accept");
   const docs = makeDocuments(25);
   const batcher = createBatcher({
     sender: daemonSender({ address: sink.url }),
@@ -174,7 +179,7 @@ Deno.test("batcher retries a connection cut mid-response and delivers once", asy
 });
 
 Deno.test("batcher aborts a request slower than requestTimeoutMs and retries it", async () => {
-  const sink = startSink((n) => n === 0 ? "stall" : "accept");
+  const sink = await startSink((n) => n === 0 ? "stall" : "accept");
   const docs = makeDocuments(15);
   const batcher = createBatcher({
     sender: daemonSender({ address: sink.url }),
@@ -194,7 +199,7 @@ Deno.test("batcher re-sends only transient UnprocessedTraceSegments and drops pe
   const docs = makeDocuments(10);
   const throttled = new Set([idOf(docs[1]), idOf(docs[4])]);
   const invalid = new Set([idOf(docs[7])]);
-  const sink = startSink((n) =>
+  const sink = await startSink((n) =>
     n === 0
       ? {
         unprocessed: (batch) =>
@@ -239,7 +244,7 @@ Deno.test("batcher re-sends only transient UnprocessedTraceSegments and drops pe
 });
 
 Deno.test("batcher drops and counts a batch when the sink stays down past the retry budget", async () => {
-  const sink = startSink(() => ({ status: 503 }));
+  const sink = await startSink(() => ({ status: 503 }));
   const docs = makeDocuments(120);
   const errors: Error[] = [];
   const batcher = createBatcher({
@@ -272,7 +277,7 @@ Deno.test("batcher drops and counts a batch when the sink stays down past the re
 Deno.test("batcher delivers everything when an outage ends inside the budget, and accounts for all otherwise", async () => {
   // Down for the first 4 requests; batches that get 3 tries survive or not
   // depending on scheduling, yet every document is delivered once or dropped.
-  const sink = startSink((n) => n < 4 ? { status: 500 } : "accept");
+  const sink = await startSink((n) => n < 4 ? { status: 500 } : "accept");
   const docs = makeDocuments(200);
   const batcher = createBatcher({
     sender: daemonSender({ address: sink.url }),
@@ -295,7 +300,7 @@ Deno.test("batcher delivers everything when an outage ends inside the budget, an
 });
 
 Deno.test("batcher drops a permanent 400 without retrying", async () => {
-  const sink = startSink(() => ({
+  const sink = await startSink(() => ({
     status: 400,
     body: { __type: "InvalidRequestException", message: "bad" },
   }));
@@ -321,7 +326,7 @@ Deno.test("batcher drops a permanent 400 without retrying", async () => {
 });
 
 Deno.test("batcher bounds the queue and reports a burst of drops once", async () => {
-  const sink = startSink();
+  const sink = await startSink();
   const docs = makeDocuments(250);
   const errors: Error[] = [];
   const batcher = createBatcher({
@@ -456,7 +461,7 @@ Deno.test("createBatcher() rejects out-of-range limits with a clear message", ()
 });
 
 Deno.test("flush() returns at its deadline with what remains, shutdown() accounts for it", async () => {
-  const sink = startSink(() => "stall");
+  const sink = await startSink(() => "stall");
   const docs = makeDocuments(60);
   const errors: Error[] = [];
   const batcher = createBatcher({
@@ -482,7 +487,7 @@ Deno.test("flush() returns at its deadline with what remains, shutdown() account
 Deno.test("the flush interval sends partial batches and stops at shutdown", async () => {
   let arrived!: () => void;
   const got = new Promise<void>((resolve) => arrived = resolve);
-  const sink = startSink((_, docs) => {
+  const sink = await startSink((_, docs) => {
     if (docs.length > 0) arrived();
     return "accept";
   });

@@ -1,4 +1,4 @@
-// matrix: deno — real servers via Deno.serve/Deno.listen (tests/_delivery.ts, tests/_server.ts are Deno-only)
+// matrix: deno,node,bun,deno-npm — container/IMDS servers on node:http (tests/_server.ts); workerd has no servers
 // Credential providers against real HTTP servers on 127.0.0.1 that play the
 // ECS/EKS container endpoint and EC2 IMDSv2.
 import assert from "node:assert/strict";
@@ -13,6 +13,7 @@ import {
   regionFromEnv,
   staticCredentials,
 } from "../mod.ts";
+import { freePort, serve } from "./_server.ts";
 
 const KEY = "ASIACONTAINERKEY0001";
 const SECRET = "container/secret/value+0001";
@@ -25,19 +26,6 @@ function credentialsBody(expiresAt: number, n = 1): string {
     Token: TOKEN,
     Expiration: new Date(expiresAt).toISOString(),
   });
-}
-
-function serve(
-  handler: (request: Request) => Response | Promise<Response>,
-): { url: string; close: () => Promise<void> } {
-  const server = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-    handler,
-  );
-  return {
-    url: `http://127.0.0.1:${(server.addr as Deno.NetAddr).port}`,
-    close: () => server.shutdown(),
-  };
 }
 
 Deno.test("fromEnv() reads keys and the session token when asked", async () => {
@@ -73,7 +61,7 @@ Deno.test("fromContainer() fetches ECS credentials with the authorization token 
   let calls = 0;
   const seen: (string | null)[] = [];
   let now = Date.UTC(2026, 0, 1);
-  const server = serve((request) => {
+  const server = await serve((request) => {
     calls++;
     seen.push(request.headers.get("authorization"));
     assert.equal(new URL(request.url).pathname, "/v2/credentials/abc");
@@ -106,7 +94,7 @@ Deno.test("fromContainer() fetches ECS credentials with the authorization token 
 });
 
 Deno.test("fromContainer() reads the EKS Pod Identity token file", async () => {
-  const server = serve((request) =>
+  const server = await serve((request) =>
     new Response(
       request.headers.get("authorization") === "file-token"
         ? credentialsBody(Date.now() + 3_600_000)
@@ -141,7 +129,9 @@ Deno.test("fromContainer() refuses plain HTTP to a non-local host and keeps toke
     })(),
     /plain HTTP is only allowed/,
   );
-  const server = serve(() => new Response(`denied ${SECRET}`, { status: 403 }));
+  const server = await serve(() =>
+    new Response(`denied ${SECRET}`, { status: 403 })
+  );
   const error = await fromContainer({
     env: {
       AWS_CONTAINER_CREDENTIALS_FULL_URI: `${server.url}/creds`,
@@ -157,7 +147,7 @@ Deno.test("fromContainer() refuses plain HTTP to a non-local host and keeps toke
 
 Deno.test("fromInstanceMetadata() follows IMDSv2: token, role, credentials", async () => {
   const log: string[] = [];
-  const server = serve((request) => {
+  const server = await serve((request) => {
     const path = new URL(request.url).pathname;
     log.push(`${request.method} ${path}`);
     if (path === "/latest/api/token") {
@@ -195,9 +185,7 @@ Deno.test("fromInstanceMetadata() follows IMDSv2: token, role, credentials", asy
 });
 
 Deno.test("fromInstanceMetadata() fails with a CredentialsError when nothing answers", async () => {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
+  const port = await freePort();
   await assert.rejects(
     fromInstanceMetadata({
       endpoint: `http://127.0.0.1:${port}`,
@@ -246,7 +234,7 @@ Deno.test("credentialChain() takes the first provider that works and names every
 });
 
 Deno.test("defaultCredentials() goes env, then container, then IMDS", async () => {
-  const server = serve(() =>
+  const server = await serve(() =>
     new Response(credentialsBody(Date.now() + 3_600_000))
   );
   const provider = defaultCredentials({

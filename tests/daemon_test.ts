@@ -1,14 +1,15 @@
-// matrix: deno — real servers via Deno.serve/Deno.listen (tests/_delivery.ts, tests/_server.ts are Deno-only)
+// matrix: deno,node,bun,deno-npm — the daemon sink runs on node:http (tests/_delivery.ts, tests/_server.ts); workerd has no servers
 // daemonSender against a real HTTP server playing the daemon / collector
 // proxy, including a load test of 100,000 documents from concurrent traced
 // requests through the tracer, the batcher and daemonSender.
 import assert from "node:assert/strict";
 import { createTracer, daemonSender } from "../mod.ts";
 import { idOf, makeDocuments, startSink, totalDropped } from "./_delivery.ts";
+import { freePort, serve } from "./_server.ts";
 import { assertValidDocument } from "./_schema.ts";
 
 Deno.test("daemonSender posts an unsigned PutTraceSegments body to /TraceSegments", async () => {
-  const sink = startSink();
+  const sink = await startSink();
   const docs = makeDocuments(3);
   const sender = daemonSender({
     env: {
@@ -24,7 +25,7 @@ Deno.test("daemonSender posts an unsigned PutTraceSegments body to /TraceSegment
 });
 
 Deno.test("daemonSender accepts host:port, { host, port } and a URL", async () => {
-  const sink = startSink();
+  const sink = await startSink();
   const docs = makeDocuments(1);
   for (
     const address of [
@@ -64,9 +65,7 @@ Deno.test("daemonSender() rejects a malformed address at once", () => {
 });
 
 Deno.test("daemonSender returns a retryable result, never throws, when nothing listens", async () => {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
+  const port = await freePort();
   const result = await daemonSender({ address: `127.0.0.1:${port}` }).send(
     makeDocuments(1),
   );
@@ -75,7 +74,7 @@ Deno.test("daemonSender returns a retryable result, never throws, when nothing l
 });
 
 Deno.test("100,000 documents from concurrent traced requests all reach the daemon sink exactly once", async () => {
-  const sink = startSink();
+  const sink = await startSink();
   const errors: Error[] = [];
   const tracer = createTracer({
     serviceName: "load",
@@ -137,18 +136,15 @@ Deno.test("100,000 documents from concurrent traced requests all reach the daemo
 
 Deno.test("the default sender posts batches to the daemon address from AWS_XRAY_DAEMON_ADDRESS", async () => {
   const received: string[][] = [];
-  const server = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen() {} },
-    async (req) => {
-      assert.equal(new URL(req.url).pathname, "/TraceSegments");
-      received.push((await req.json()).TraceSegmentDocuments);
-      return Response.json({ UnprocessedTraceSegments: [] });
-    },
-  );
+  const server = await serve(async (req) => {
+    assert.equal(new URL(req.url).pathname, "/TraceSegments");
+    received.push((await req.json()).TraceSegmentDocuments);
+    return Response.json({ UnprocessedTraceSegments: [] });
+  });
   try {
     const tracer = createTracer({
       serviceName: "daemon-default",
-      env: { AWS_XRAY_DAEMON_ADDRESS: `127.0.0.1:${server.addr.port}` },
+      env: { AWS_XRAY_DAEMON_ADDRESS: `127.0.0.1:${server.port}` },
     });
     tracer.startSegment(undefined, { sampled: true }).end();
     const result = await tracer.flush();
@@ -156,6 +152,6 @@ Deno.test("the default sender posts batches to the daemon address from AWS_XRAY_
     assert.equal(received.length, 1);
     assert.equal(JSON.parse(received[0][0]).name, "daemon-default");
   } finally {
-    await server.shutdown();
+    await server.close();
   }
 });

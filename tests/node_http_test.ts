@@ -1,4 +1,4 @@
-// matrix: deno — its servers come from tests/_server.ts (Deno.serve / Deno.listen)
+// matrix: deno,node,bun,deno-npm — node:http / node:net servers on 127.0.0.1 (tests/_server.ts); workerd has no node:http client channels
 import assert from "node:assert/strict";
 import http from "node:http";
 import { createTracer, TRACE_HEADER, type Tracer } from "../mod.ts";
@@ -13,7 +13,7 @@ import {
   sequentialIds,
 } from "../src/testing.ts";
 import { assertValidDocuments } from "./_schema.ts";
-import { resetServer, serve } from "./_server.ts";
+import { resetServer, serve, type TestServer } from "./_server.ts";
 
 const ROOT = "1-5759e988-bd862e3fe1be46a994272793";
 const INCOMING =
@@ -71,7 +71,7 @@ function request(
 }
 
 /** A server that answers with the status in its path and echoes the trace header. */
-function echoServer(): ReturnType<typeof serve> {
+function echoServer(): Promise<TestServer> {
   return serve((req) => {
     const status = Number(new URL(req.url).pathname.split("/")[1]) || 200;
     return new Response(req.headers.get(TRACE_HEADER) ?? "-", { status });
@@ -79,7 +79,7 @@ function echoServer(): ReturnType<typeof serve> {
 }
 
 Deno.test("traceNodeHttp() records node:http requests under the ambient segment and sends the header", async () => {
-  const server = echoServer();
+  const server = await echoServer();
   const { tracer, sender, context, errors } = setup();
   const tracing = traceNodeHttp(tracer);
   try {
@@ -170,7 +170,7 @@ Deno.test("traceNodeHttp() records node:http requests under the ambient segment 
 });
 
 Deno.test("traceNodeHttp() records a reset connection as a remote fault and leaves the error to the caller", async () => {
-  const server = resetServer();
+  const server = await resetServer();
   const { tracer, sender, context } = setup();
   using _tracing = traceNodeHttp(tracer);
   try {
@@ -194,7 +194,7 @@ Deno.test("traceNodeHttp() records a reset connection as a remote fault and leav
 });
 
 Deno.test("traceNodeHttp() takes an explicit parent and the propagate and name options", async () => {
-  const server = echoServer();
+  const server = await echoServer();
   const { tracer, sender } = setup();
   const segment = tracer.startSegment("api", { traceHeader: INCOMING });
   const tracing = traceNodeHttp(segment, {
@@ -227,7 +227,7 @@ Deno.test("traceNodeHttp() takes an explicit parent and the propagate and name o
 });
 
 Deno.test("traceNodeHttp() leaves requests alone outside a segment and after close()", async () => {
-  const server = echoServer();
+  const server = await echoServer();
   const { tracer, sender, context, errors } = setup();
   const tracing = traceNodeHttp(tracer);
   try {
@@ -253,7 +253,7 @@ Deno.test("traceNodeHttp() leaves requests alone outside a segment and after clo
 });
 
 Deno.test("traceNodeHttp() under an unsampled segment sends Sampled=0 and records nothing", async () => {
-  const server = echoServer();
+  const server = await echoServer();
   const { tracer, sender, context } = setup();
   using _tracing = traceNodeHttp(context, { onError: () => {} });
   try {
@@ -280,8 +280,18 @@ Deno.test("traceNodeHttp() under an unsampled segment sends Sampled=0 and record
 
 Deno.test("traceNodeHttp() throws a clear error where the HTTP client channels do not exist", () => {
   const { tracer } = setup();
-  const original = Object.getOwnPropertyDescriptor(navigator, "userAgent");
-  Object.defineProperty(navigator, "userAgent", {
+  // Node 20 has no navigator: give it one for the duration of the test.
+  const g = globalThis as { navigator?: { userAgent?: string } };
+  const hadNavigator = g.navigator !== undefined;
+  if (!hadNavigator) {
+    Object.defineProperty(globalThis, "navigator", {
+      value: {},
+      configurable: true,
+      writable: true,
+    });
+  }
+  const original = Object.getOwnPropertyDescriptor(g.navigator, "userAgent");
+  Object.defineProperty(g.navigator, "userAgent", {
     value: "Cloudflare-Workers",
     configurable: true,
   });
@@ -295,10 +305,11 @@ Deno.test("traceNodeHttp() throws a clear error where the HTTP client channels d
       return true;
     });
   } finally {
-    if (original) Object.defineProperty(navigator, "userAgent", original);
-    else delete (navigator as { userAgent?: string }).userAgent;
+    if (original) Object.defineProperty(g.navigator, "userAgent", original);
+    else delete g.navigator?.userAgent;
+    if (!hadNavigator) delete g.navigator;
   }
-  assert.equal(navigator.userAgent === "Cloudflare-Workers", false);
+  assert.equal(g.navigator?.userAgent === "Cloudflare-Workers", false);
   // deno-lint-ignore no-explicit-any
   assert.throws(() => traceNodeHttp(42 as any), TypeError);
 });

@@ -1,4 +1,4 @@
-// matrix: deno — real servers via Deno.serve/Deno.listen (tests/_delivery.ts, tests/_server.ts are Deno-only)
+// matrix: deno — starts moto_server through Deno.Command and serves with Deno.serve
 // xrayApiSender: the request matches the official AWS SDK's PutTraceSegments
 // and carries a SigV4 signature @smithy/signature-v4 computes too; it works
 // end to end against moto_server (read back with BatchGetTraces and the AWS
@@ -266,7 +266,7 @@ Deno.test("xrayApiSender() rejects bad configuration at once", () => {
 });
 
 Deno.test("xrayApiSender refreshes credentials after ExpiredTokenException and delivers once", async () => {
-  const sink = startSink((n) =>
+  const sink = await startSink((n) =>
     n === 0
       ? {
         status: 403,
@@ -348,7 +348,7 @@ Deno.test("credentials, signatures and tokens never reach onError, documents or 
     sender: xrayApiSender({
       region: REGION,
       credentials: CREDENTIALS,
-      endpoint: `http://127.0.0.1:${freePort()}`,
+      endpoint: `http://127.0.0.1:${await freePort()}`,
     }),
     onError,
     maxRetries: 0,
@@ -362,7 +362,7 @@ Deno.test("credentials, signatures and tokens never reach onError, documents or 
         Promise.reject(
           new Error(`provider failed for ${CREDENTIALS.accessKeyId}`),
         ),
-      endpoint: `http://127.0.0.1:${freePort()}`,
+      endpoint: `http://127.0.0.1:${await freePort()}`,
     }),
     onError,
     maxRetries: 0,
@@ -398,7 +398,7 @@ Deno.test("credentials, signatures and tokens never reach onError, documents or 
 });
 
 Deno.test("a 500 from the X-Ray endpoint is retried with a fresh signature and delivered once", async () => {
-  const sink = startSink((n) => n === 0 ? { status: 500 } : "accept");
+  const sink = await startSink((n) => n === 0 ? { status: 500 } : "accept");
   const docs = makeDocuments(7);
   const batcher = createBatcher({
     sender: xrayApiSender({
@@ -424,7 +424,7 @@ Deno.test("a 500 from the X-Ray endpoint is retried with a fresh signature and d
 async function startMoto(): Promise<
   { url: string; stop: () => Promise<void> }
 > {
-  const port = freePort();
+  const port = await freePort();
   let child: Deno.ChildProcess;
   try {
     child = new Deno.Command("moto_server", {

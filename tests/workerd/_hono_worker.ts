@@ -1,13 +1,23 @@
 // A Worker bundled by worker_test.ts and run in workerd through Miniflare:
-// a Hono app behind the middleware and a plain fetch handler behind withXRay,
-// sharing one tracer per isolate built from env on the first request.
-import { Hono } from "hono";
+// the shared apps of tests/_incoming_app.ts (the Hono app behind the
+// middleware when env.APP is "hono", else the plain handler behind withXRay),
+// sharing one tracer per isolate built from env on the first request and
+// delivering only through ctx.waitUntil.
 import { createTracer, type Sender, type Tracer } from "../../mod.ts";
-import { xray, type XRayVariables } from "../../src/hono.ts";
-import { withXRay } from "../../src/handler.ts";
 import { workersPlugin } from "../../src/plugins.ts";
+import {
+  DYNAMIC_NAMING,
+  honoApp,
+  SAMPLE_ALL,
+  xrayHandler,
+} from "../_incoming_app.ts";
 
-type Env = { COLLECTOR: string; SERVICE: string; DOWNSTREAM: string };
+type Env = {
+  APP: "hono" | "handler";
+  COLLECTOR: string;
+  SERVICE: string;
+  DOWNSTREAM: string;
+};
 
 // Delivers batches to the test's collector on 127.0.0.1 over fetch.
 function collectorSender(url: string): Sender {
@@ -26,45 +36,29 @@ function collectorSender(url: string): Sender {
 }
 
 let tracer: Tracer | undefined;
-function options(env: Env): { tracer: Tracer } {
+function options(env: Env): { tracer: Tracer; dynamicNaming: string } {
   tracer ??= createTracer({
     serviceName: env.SERVICE,
     sender: collectorSender(env.COLLECTOR),
     plugins: [workersPlugin()],
-    // Decides Sampled=? requests: trace them all, deterministically.
-    sampler: { shouldSample: () => ({ sampled: true, ruleName: "worker" }) },
+    sampler: SAMPLE_ALL,
     onError: (e, source) => console.log(`xray-edge ${source}: ${e.message}`),
   });
-  return { tracer };
+  return { tracer, dynamicNaming: DYNAMIC_NAMING };
 }
 
-const app = new Hono<{ Bindings: Env; Variables: XRayVariables }>();
-app.use(xray(options));
-app.onError((_err, c) => c.text("failed", 500));
-app.get("/users/:id", async (c) => {
-  const body = await c.var.xray.capture("downstream", async (sub) => {
-    const res = await fetch(c.env.DOWNSTREAM, {
-      headers: { "X-Amzn-Trace-Id": sub.traceHeaderFor() },
-    });
-    sub.setHttpResponse({ status: res.status });
-    return await res.text();
-  }, { namespace: "remote" });
-  return c.json({ id: c.req.param("id"), body });
-});
-app.get("/boom", () => {
-  throw new Error("worker boom");
-});
-
-const plain = withXRay(
-  (_req: Request, _env: Env, _ctx: unknown) =>
-    new Response("plain", { status: 429 }),
-  options,
-);
+const downstream = (env: unknown): string => (env as Env).DOWNSTREAM;
+const app = honoApp(options, downstream);
+const plain = xrayHandler(options, downstream);
 
 export default {
-  fetch(req: Request, env: Env, ctx: unknown): Response | Promise<Response> {
-    return new URL(req.url).pathname === "/plain"
-      ? plain(req, env, ctx)
-      : app.fetch(req, env, ctx as never);
+  async fetch(req: Request, env: Env, ctx: unknown): Promise<Response> {
+    if (env.APP === "hono") return await app.fetch(req, env, ctx as never);
+    try {
+      return await plain(req, env, ctx);
+    } catch {
+      // The Worker's own error boundary: withXRay has recorded and rethrown.
+      return new Response("failed", { status: 500 });
+    }
   },
 };

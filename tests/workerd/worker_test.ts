@@ -1,14 +1,20 @@
 // matrix: deno — drives a real workerd (Miniflare) from the host: Hono and withXRay in a Worker
-// workerd-only: the Hono middleware and withXRay inside a real Worker
-// (Miniflare), flushing through ctx.waitUntil to a collector on 127.0.0.1.
+// The shared incoming-request proof (tests/_incoming_case.ts) against a real
+// Worker in workerd (Miniflare): real HTTP requests to workerd's socket on
+// 127.0.0.1, a downstream server and a collector on 127.0.0.1, and delivery
+// only through ctx.waitUntil (the Worker never flushes itself).
 import assert from "node:assert/strict";
 import * as esbuild from "esbuild";
 import { Miniflare } from "miniflare";
 import { fileURLToPath } from "node:url";
 import { assertValidDocuments } from "../_schema.ts";
-
-const ROOT = "1-5759e988-bd862e3fe1be46a994272793";
-const PARENT = "53995c3f42cd8ad8";
+import {
+  type AppUnderTest,
+  driveHonoApp,
+  driveXRayHandler,
+  type ServeFetch,
+  startDownstream,
+} from "../_incoming_case.ts";
 
 async function bundle(): Promise<string> {
   try {
@@ -31,47 +37,54 @@ async function bundle(): Promise<string> {
   }
 }
 
-Deno.test({
-  name:
-    "a Worker in workerd traces Hono and plain handlers and delivers through ctx.waitUntil",
-  // Miniflare keeps internal handles between its own start and dispose.
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    // deno-lint-ignore no-explicit-any
-    const docs: any[] = [];
-    let waiter: { n: number; resolve: () => void } | undefined;
-    const collector = Deno.serve(
-      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-      async (req) => {
-        for (const d of JSON.parse(await req.text())) docs.push(JSON.parse(d));
-        if (waiter && docs.length >= waiter.n) waiter.resolve();
-        return new Response("ok");
-      },
-    );
-    const downstreamHeaders: (string | null)[] = [];
-    const downstream = Deno.serve(
-      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-      (req) => {
-        downstreamHeaders.push(req.headers.get("X-Amzn-Trace-Id"));
-        return new Response("from downstream");
-      },
-    );
-    const mf = new Miniflare({
-      modules: true,
-      script: await bundle(),
-      compatibilityDate: "2026-07-01",
-      compatibilityFlags: ["nodejs_compat"],
-      cf: false,
-      bindings: {
-        SERVICE: "edge-worker",
-        COLLECTOR: `http://127.0.0.1:${collector.addr.port}/`,
-        DOWNSTREAM: `http://127.0.0.1:${downstream.addr.port}/`,
-      },
-    });
-    try {
-      const waitFor = async (n: number): Promise<void> => {
-        if (docs.length >= n) return;
+const denoServe: ServeFetch = (fetch) => {
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    fetch,
+  );
+  return Promise.resolve({
+    url: `http://127.0.0.1:${server.addr.port}`,
+    close: () => server.shutdown(),
+  });
+};
+
+/**
+ * Runs the Worker with `APP` set to `app`, a collector and a downstream on
+ * 127.0.0.1, and hands the driver the Worker's own HTTP address.
+ */
+async function withWorker(
+  app: "hono" | "handler",
+  drive: (
+    worker: AppUnderTest,
+    downstream: Awaited<ReturnType<typeof startDownstream>>,
+  ) => Promise<void>,
+): Promise<void> {
+  // deno-lint-ignore no-explicit-any
+  const docs: any[] = [];
+  let waiter: { n: number; resolve: () => void } | undefined;
+  const collector = await denoServe(async (req) => {
+    for (const d of JSON.parse(await req.text())) docs.push(JSON.parse(d));
+    if (waiter && docs.length >= waiter.n) waiter.resolve();
+    return new Response("ok");
+  });
+  const downstream = await startDownstream(denoServe);
+  const mf = new Miniflare({
+    modules: true,
+    script: await bundle(),
+    compatibilityDate: "2026-07-01",
+    compatibilityFlags: ["nodejs_compat"],
+    cf: false,
+    bindings: {
+      APP: app,
+      SERVICE: "shop",
+      COLLECTOR: collector.url,
+      DOWNSTREAM: downstream.url,
+    },
+  });
+  try {
+    const url = (await mf.ready).origin;
+    const delivered = async (n: number) => {
+      if (docs.length < n) {
         let guard: ReturnType<typeof setTimeout> | undefined;
         try {
           await new Promise<void>((resolve, reject) => {
@@ -85,58 +98,52 @@ Deno.test({
           clearTimeout(guard);
           waiter = undefined;
         }
-      };
-      const ok = await mf.dispatchFetch("https://api.example.com/users/7", {
-        headers: {
-          "X-Amzn-Trace-Id":
-            `Root=${ROOT};Parent=${PARENT};Sampled=1;Lineage=a87bd80c:1`,
-          "X-Forwarded-For": "203.0.113.50",
-        },
+      }
+      return docs;
+    };
+    await drive({ url, delivered }, downstream);
+  } finally {
+    await mf.dispose();
+    await collector.close();
+    await downstream.close();
+  }
+}
+
+Deno.test({
+  name:
+    "Hono in a Worker (workerd): success, 404, thrown error, 429, Sampled=?, continuation, Lineage downstream, dynamic naming and SSE, delivered through ctx.waitUntil",
+  // Miniflare keeps internal handles between its own start and dispose.
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await withWorker("hono", async (worker, downstream) => {
+      await driveHonoApp(worker, downstream, {
+        runtime: "workerd",
+        serviceName: "shop",
+        clientIp: "127.0.0.1",
       });
-      assert.deepEqual(await ok.json(), { id: "7", body: "from downstream" });
-      // No flush was asked for here: only the worker's waitUntil delivers.
-      await waitFor(1);
-      const boom = await mf.dispatchFetch("https://api.example.com/boom", {
-        headers: { "X-Amzn-Trace-Id": `Root=${ROOT};Sampled=1` },
+      const docs = await worker.delivered(8);
+      assertValidDocuments(docs);
+      // Miniflare's request.cf, read per request by workersPlugin.
+      for (const doc of docs) {
+        assert.equal(typeof doc.aws.cloudflare.colo, "string");
+      }
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "withXRay in a Worker (workerd): success, 404, thrown error, 429, Sampled=?, continuation, Lineage downstream and dynamic naming, delivered through ctx.waitUntil",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await withWorker("handler", async (worker, downstream) => {
+      await driveXRayHandler(worker, downstream, {
+        runtime: "workerd",
+        serviceName: "shop",
+        clientIp: "127.0.0.1",
       });
-      assert.equal(boom.status, 500);
-      await boom.text();
-      const asked = await mf.dispatchFetch("https://api.example.com/plain", {
-        headers: { "X-Amzn-Trace-Id": `Root=${ROOT};Sampled=?` },
-      });
-      assert.equal(asked.status, 429);
-      assert.equal(
-        asked.headers.get("X-Amzn-Trace-Id"),
-        `Root=${ROOT};Sampled=1`,
-      );
-      await asked.text();
-      await waitFor(3);
-    } finally {
-      await mf.dispose();
-      await collector.shutdown();
-      await downstream.shutdown();
-    }
-    assertValidDocuments(docs);
-    const [ok, boom] = docs;
-    assert.equal(ok.name, "edge-worker");
-    assert.equal(ok.trace_id, ROOT);
-    assert.equal(ok.parent_id, PARENT);
-    assert.equal(ok.http.request.client_ip, "203.0.113.50");
-    assert.equal(ok.annotations.http_route, "/users/:id");
-    assert.equal(ok.service.runtime, "workerd");
-    const sub = ok.subsegments[0];
-    assert.equal(
-      downstreamHeaders[0],
-      `Root=${ROOT};Parent=${sub.id};Sampled=1;Lineage=a87bd80c:1`,
-    );
-    assert.equal(boom.fault, true);
-    assert.equal(boom.cause.exceptions[0].message, "worker boom");
-    const plain = docs[2];
-    assert.equal(plain.trace_id, ROOT);
-    assert.equal(plain.throttle, true);
-    assert.equal(plain.annotations, undefined);
-    assert.equal(plain.aws.xray.sampling_rule_name, "worker");
-    // Miniflare's request.cf, read per request by workersPlugin.
-    assert.equal(typeof ok.aws.cloudflare.colo, "string");
+    });
   },
 });
