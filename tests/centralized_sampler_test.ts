@@ -1,4 +1,4 @@
-// matrix: deno — its X-Ray endpoint comes from tests/_server.ts (Deno.serve / Deno.listen)
+// matrix: deno,node,bun,deno-npm — its X-Ray endpoint is a node:http server (none inside workerd)
 // centralizedSampler against a real HTTP server on 127.0.0.1 that answers
 // GetSamplingRules and GetSamplingTargets with the service's documented
 // response shapes; the request shapes are cross-checked with the AWS SDK.
@@ -40,12 +40,12 @@ interface SamplingServer extends TestServer {
 
 type Handler = (seen: Seen) => Response | Promise<Response>;
 
-function samplingServer(handlers: {
+async function samplingServer(handlers: {
   rules?: Handler;
   targets?: Handler;
-}): SamplingServer {
+}): Promise<SamplingServer> {
   const seen: Seen[] = [];
-  const server = serve(async (request) => {
+  const server = await serve(async (request) => {
     const text = await request.text();
     const entry: Seen = {
       method: request.method,
@@ -149,11 +149,11 @@ interface Setup {
   sampler: ReturnType<typeof centralizedSampler>;
 }
 
-function setup(
+async function setup(
   handlers: { rules?: Handler; targets?: Handler },
   options: Partial<CentralizedSamplerOptions> = {},
-): Setup {
-  const server = samplingServer(handlers);
+): Promise<Setup> {
+  const server = await samplingServer(handlers);
   const clock = fixedClock();
   const random = { value: 0.5 };
   const errors: Error[] = [];
@@ -179,7 +179,7 @@ async function teardown(s: Setup): Promise<void> {
 // Rules
 
 Deno.test("centralizedSampler() fetches every NextToken page and applies only valid rules, by priority then name, Default last", async () => {
-  const s = setup({
+  const s = await setup({
     rules: (seen) =>
       seen.body.NextToken === undefined
         ? rulesResponse([
@@ -226,7 +226,7 @@ Deno.test("centralizedSampler() fetches every NextToken page and applies only va
 });
 
 Deno.test("centralizedSampler() matches ServiceName, ServiceType, Host, HTTPMethod, URLPath and Attributes", async () => {
-  const s = setup({
+  const s = await setup({
     rules: () =>
       rulesResponse([
         record("vip", {
@@ -311,7 +311,7 @@ Deno.test("centralizedSampler() matches ServiceName, ServiceType, Host, HTTPMeth
 
 Deno.test("centralizedSampler() borrows 1/s before a quota, takes the quota until its TTL, then uses FixedRate only", async () => {
   let targetBody: Record<string, unknown> = {};
-  const s = setup({
+  const s = await setup({
     rules: () =>
       rulesResponse([
         record("R", { URLPath: "/r", FixedRate: 0.1, ReservoirSize: 10 }),
@@ -394,7 +394,7 @@ Deno.test("centralizedSampler() borrows 1/s before a quota, takes the quota unti
 });
 
 Deno.test("centralizedSampler() does not borrow for a rule with ReservoirSize 0 and keeps borrowing when a target carries no quota", async () => {
-  const s = setup({
+  const s = await setup({
     rules: () =>
       rulesResponse([
         record("none", { URLPath: "/none", FixedRate: 0, ReservoirSize: 0 }),
@@ -428,7 +428,7 @@ Deno.test("centralizedSampler() does not borrow for a rule with ReservoirSize 0 
 
 Deno.test("centralizedSampler() polls lazily: targets every 10 s or the returned Interval, rules every 300 s plus jitter", async () => {
   let interval: number | undefined;
-  const s = setup({
+  const s = await setup({
     rules: () => rulesResponse([record("R"), DEFAULT_RECORD]),
     targets: () =>
       targetsResponse({
@@ -485,7 +485,7 @@ Deno.test("centralizedSampler() polls lazily: targets every 10 s or the returned
 
 Deno.test("centralizedSampler() refetches rules when LastRuleModification is newer, merging by name and keeping counters and quota", async () => {
   let version = 1;
-  const s = setup({
+  const s = await setup({
     rules: () =>
       rulesResponse(
         version === 1
@@ -567,7 +567,7 @@ Deno.test("centralizedSampler() reports at most 25 statistics documents per GetS
         Priority: i + 1,
       }),
   );
-  const s = setup({
+  const s = await setup({
     rules: () => rulesResponse([...records, DEFAULT_RECORD]),
     targets: (seen) =>
       targetsResponse({
@@ -603,7 +603,7 @@ Deno.test("centralizedSampler() reports at most 25 statistics documents per GetS
 });
 
 Deno.test("centralizedSampler() reports UnprocessedStatistics through onError and ignores unknown response fields", async () => {
-  const s = setup({
+  const s = await setup({
     rules: () => rulesResponse([record("R"), DEFAULT_RECORD]),
     targets: () =>
       targetsResponse({
@@ -663,7 +663,7 @@ Deno.test("centralizedSampler() reports service errors, falls back to local rule
     () => rulesResponse([record("R", { FixedRate: 1 }), DEFAULT_RECORD]),
   ];
   const fallback = namedFallback();
-  const s = setup({ rules: () => answers.shift()!() }, { fallback });
+  const s = await setup({ rules: () => answers.shift()!() }, { fallback });
   const t0 = s.clock.now();
   const decide = async (): Promise<SamplingDecision> => {
     const d = s.sampler.shouldSample({ path: "/" });
@@ -713,7 +713,7 @@ Deno.test("centralizedSampler() reports service errors, falls back to local rule
 });
 
 Deno.test("centralizedSampler() turns a refused connection into onError and the default local fallback", async () => {
-  const closed = serve(() => new Response());
+  const closed = await serve(() => new Response());
   const url = closed.url;
   await closed.close();
   const errors: Error[] = [];
@@ -748,7 +748,7 @@ Deno.test("centralizedSampler() turns a refused connection into onError and the 
 Deno.test("centralizedSampler() aborts a request that takes longer than timeoutMs", async () => {
   let release!: () => void;
   const gate = new Promise<void>((resolve) => release = resolve);
-  const s = setup({
+  const s = await setup({
     rules: async () => {
       await gate;
       return rulesResponse([DEFAULT_RECORD]);
@@ -768,7 +768,7 @@ Deno.test("centralizedSampler() aborts a request that takes longer than timeoutM
 Deno.test("centralizedSampler() uses the fallback once rules are older than an hour", async () => {
   let healthy = true;
   const fallback = namedFallback();
-  const s = setup({
+  const s = await setup({
     rules: () =>
       healthy
         ? rulesResponse([record("R", { FixedRate: 1 }), DEFAULT_RECORD])
@@ -792,7 +792,7 @@ Deno.test("centralizedSampler() uses the fallback once rules are older than an h
 
 Deno.test("centralizedSampler() keeps statistics that could not be delivered for the next report", async () => {
   let fail = true;
-  const s = setup({
+  const s = await setup({
     rules: () =>
       rulesResponse([
         record("R", { ReservoirSize: 0, FixedRate: 1 }),
@@ -829,7 +829,7 @@ Deno.test("centralizedSampler() decides without waiting and hands the polling pr
   const gate = new Promise<void>((resolve) => release = resolve);
   let answered = false;
   const handed: Promise<unknown>[] = [];
-  const s = setup({
+  const s = await setup({
     rules: async () => {
       await gate;
       answered = true;
@@ -859,7 +859,7 @@ Deno.test("centralizedSampler() decides without waiting and hands the polling pr
 Deno.test("centralizedSampler() in interval mode polls on its own timer until close()", async () => {
   let fetched!: () => void;
   const firstFetch = new Promise<void>((resolve) => fetched = resolve);
-  const server = samplingServer({
+  const server = await samplingServer({
     rules: () => {
       fetched();
       return rulesResponse([record("R", { FixedRate: 1 }), DEFAULT_RECORD]);
@@ -884,7 +884,7 @@ Deno.test("centralizedSampler() in interval mode polls on its own timer until cl
 // Endpoints, signing, configuration
 
 Deno.test("centralizedSampler() finds the daemon through AWS_XRAY_DAEMON_ADDRESS's tcp part or a host:port endpoint", async () => {
-  const server = samplingServer({
+  const server = await samplingServer({
     rules: () => rulesResponse([DEFAULT_RECORD]),
   });
   try {
@@ -917,7 +917,7 @@ Deno.test("centralizedSampler() finds the daemon through AWS_XRAY_DAEMON_ADDRESS
 });
 
 Deno.test("centralizedSampler() signs requests when given an aws4fetch signing fetch", async () => {
-  const server = samplingServer({
+  const server = await samplingServer({
     rules: () => rulesResponse([record("R"), DEFAULT_RECORD]),
     targets: () => targetsResponse(),
   });
@@ -1037,7 +1037,7 @@ Deno.test("centralizedSampler() never throws from shouldSample, even with a fail
 // Cross-checks with the AWS SDK and the tracer
 
 Deno.test("centralizedSampler() sends the same requests as @aws-sdk/client-xray, and the SDK reads the test server's answers", async () => {
-  const s = setup({
+  const s = await setup({
     rules: (seen) =>
       seen.body.NextToken === undefined
         ? rulesResponse(
@@ -1124,7 +1124,7 @@ Deno.test("centralizedSampler() sends the same requests as @aws-sdk/client-xray,
 });
 
 Deno.test("A tracer with centralizedSampler records the centralized rule name on sampled segments", async () => {
-  const server = samplingServer({
+  const server = await samplingServer({
     rules: () =>
       rulesResponse([
         record("Shop", { ServiceName: "shop", FixedRate: 1, ReservoirSize: 0 }),
