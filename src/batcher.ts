@@ -25,6 +25,7 @@ import type {
 import { toError, XRayError } from "./errors.ts";
 import { unrefTimer } from "./runtime/unref_timer.ts";
 import { MAX_DOCUMENT_BYTES } from "./document.ts";
+import { utf8Length } from "./_util.ts";
 
 /** The most documents one PutTraceSegments call takes. */
 export const MAX_BATCH_DOCUMENTS = 50;
@@ -168,27 +169,6 @@ interface Entry {
 interface Task {
   entries: Entry[];
   minSeq: number;
-}
-
-/** The UTF-8 length of a string without encoding it. */
-function utf8Length(text: string): number {
-  let bytes = text.length;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0x80) continue;
-    if (c < 0x800) {
-      bytes += 1;
-    } else if (
-      c >= 0xd800 && c < 0xdc00 && i + 1 < text.length &&
-      (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00
-    ) {
-      bytes += 2;
-      i++;
-    } else {
-      bytes += 2;
-    }
-  }
-  return bytes;
 }
 
 function integerOption(

@@ -9,21 +9,9 @@
 /** The marker left where a cycle was cut. */
 export const CIRCULAR = "[Circular]";
 
-const MAX_DEPTH = 32;
+import { setKey } from "./_util.ts";
 
-function setKey(
-  target: Record<string, unknown>,
-  key: string,
-  value: unknown,
-): void {
-  // defineProperty: a "__proto__" key stays an own data property.
-  Object.defineProperty(target, key, {
-    value,
-    enumerable: true,
-    writable: true,
-    configurable: true,
-  });
-}
+const MAX_DEPTH = 32;
 
 function convert(value: unknown, seen: unknown[], depth: number): unknown {
   switch (typeof value) {
