@@ -36,7 +36,7 @@ import { configFromEnv, type ContextMissing } from "./config.ts";
 import { detectRuntime } from "./runtime/detect.ts";
 import { toError, XRayError } from "./errors.ts";
 import { daemonUrl, unsignedSender } from "./senders/_put_trace_segments.ts";
-import { localSampler } from "./sampling/local.ts";
+import { defaultSampler } from "./sampling/_default.ts";
 import { VERSION } from "./version.ts";
 
 /** Options for {@linkcode createTracer}. */
@@ -225,7 +225,7 @@ export function createTracer(options: TracerOptions = {}): Tracer {
   // parsing of every address form daemonSender accepts.
   const sender = options.sender ??
     unsignedSender(daemonUrl(env.daemonAddress?.tcp));
-  const sampler = options.sampler ?? localSampler(undefined, { clock });
+  const sampler = options.sampler ?? defaultSampler(clock);
   const context = options.context;
   let rejectedRecordings = 0;
   let truncated = 0;
