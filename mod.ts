@@ -108,8 +108,13 @@ export type {
   GetCredentialsOptions,
   InstanceMetadataCredentialsOptions,
 } from "./src/credentials.ts";
-export { localSampler } from "./src/sampling/local.ts";
-export type { LocalSamplerOptions } from "./src/sampling/local.ts";
+export { DEFAULT_SAMPLING_RULES, localSampler } from "./src/sampling/local.ts";
+export type {
+  LocalSamplerOptions,
+  LocalSamplingDefault,
+  LocalSamplingRule,
+  LocalSamplingRules,
+} from "./src/sampling/local.ts";
 export { isXRayError, XRayError } from "./src/errors.ts";
 export { MAX_DOCUMENT_BYTES } from "./src/document.ts";
 export type { SqlData } from "./src/document.ts";

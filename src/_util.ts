@@ -9,12 +9,20 @@ export function setKey(
   key: string,
   value: unknown,
 ): void {
-  Object.defineProperty(target, key, {
-    value,
-    enumerable: true,
-    writable: true,
-    configurable: true,
-  });
+  // Plain assignment makes the same own data property, many times faster
+  // than defineProperty. Keys Object.prototype has ("__proto__" is a setter
+  // there; a frozen prototype would make assignment throw) take
+  // defineProperty, so a "__proto__" key stays an own data property.
+  if (key in Object.prototype) {
+    Object.defineProperty(target, key, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  } else {
+    target[key] = value;
+  }
 }
 
 /** The UTF-8 length of a string without encoding it (a lone surrogate counts 3, as U+FFFD). */

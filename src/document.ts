@@ -140,11 +140,13 @@ function convertMetadata(
   metadata: Record<string, Record<string, unknown>>,
 ): Record<string, unknown> | undefined {
   let out: Record<string, unknown> | undefined;
-  for (const ns in metadata) {
+  // Object.keys, never for-in: the namespaces are plain objects, and for-in
+  // would also walk enumerable keys added to Object.prototype.
+  for (const ns of Object.keys(metadata)) {
     const entries = metadata[ns];
     const converted: Record<string, unknown> = {};
     let any = false;
-    for (const key in entries) {
+    for (const key of Object.keys(entries)) {
       const raw = entries[key];
       const value =
         typeof raw === "object" && raw !== null || typeof raw === "bigint" ||

@@ -6,10 +6,10 @@
  * @module
  */
 
+import { setKey } from "./_util.ts";
+
 /** The marker left where a cycle was cut. */
 export const CIRCULAR = "[Circular]";
-
-import { setKey } from "./_util.ts";
 
 const MAX_DEPTH = 32;
 

@@ -47,6 +47,12 @@ export interface SamplingDecision {
 export interface Sampler {
   /** Decides on one request. */
   shouldSample(request: SamplingRequest): SamplingDecision;
+  /**
+   * Background work the sampler started (centralized polling), settling when
+   * done and never rejecting. Hand it to a platform's `waitUntil` after a
+   * decision; samplers without background work may leave it out.
+   */
+  pending?(): Promise<void>;
 }
 
 /** A document the service (or a proxy) did not accept. */

@@ -30,7 +30,11 @@ export function wildcardMatch(pattern: string, text: string): boolean {
   let mark = 0;
   while (ti < t.length) {
     const pc = p.charCodeAt(pi);
-    if (pi < p.length && (pc === 63 /* ? */ || pc === t.charCodeAt(ti))) {
+    // A `*` in the pattern is always a wildcard, even facing a `*` in the text.
+    if (
+      pi < p.length && pc !== 42 &&
+      (pc === 63 /* ? */ || pc === t.charCodeAt(ti))
+    ) {
       pi++;
       ti++;
     } else if (pi < p.length && pc === 42 /* * */) {
