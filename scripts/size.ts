@@ -7,6 +7,9 @@
 // Fails when (b) is over 12 KB gzip or when any bundle pulls a `node:` built-in.
 // A piece that is not in the package yet is reported as missing, and the rows
 // that need it say so instead of measuring something else under their name.
+//
+//   deno run -A scripts/size.ts            # the table and the budget check
+//   deno run -A scripts/size.ts --inputs   # also: where each app's bytes go
 
 import * as esbuild from "esbuild";
 import { join } from "node:path";
@@ -147,11 +150,92 @@ export interface SizeRow {
   missing: string[];
 }
 
+/** What one input file (a module of ours or a dependency) costs an app. */
+export interface InputCost {
+  /** The file, relative to node_modules (`xray-edge/dist/src/segment.js`). */
+  path: string;
+  /** Minified bytes in the bundle (esbuild's `bytesInOutput`). */
+  minBytes: number;
+  /** How much smaller the gzip of the bundle gets without this file's code. */
+  gzipBytes: number;
+}
+
 async function gzipSize(bytes: Uint8Array): Promise<number> {
   const stream = new Blob([bytes as BlobPart]).stream().pipeThrough(
     new CompressionStream("gzip"),
   );
   return (await new Response(stream).arrayBuffer()).byteLength;
+}
+
+function buildOptions(app: App): esbuild.BuildOptions {
+  return {
+    stdin: { contents: app.source, resolveDir: WORK, loader: "js" },
+    bundle: true,
+    write: false,
+    minify: true,
+    format: "esm",
+    target: "es2022",
+    platform: "browser",
+    conditions: ["workerd", "worker", "browser"],
+    nodePaths: [join(ROOT, "node_modules")],
+    // hono is the app's own dependency, not ours: leave it out of the count.
+    external: ["hono", "hono/*", "node:*"],
+    metafile: true,
+    logLevel: "error",
+  };
+}
+
+/**
+ * Where an app's bytes go. The app is bundled once more with whitespace kept,
+ * so esbuild marks where each input's code starts (`// path` lines); each
+ * piece is then minified on its own and joined again, which gives the same
+ * code as the real bundle to within a few bytes. An input's gzip cost is how
+ * much the gzip of the whole shrinks when its piece is left out: what gzip
+ * saves through text repeated across inputs is not counted twice.
+ */
+export async function inputCosts(app: App): Promise<InputCost[]> {
+  const result = await esbuild.build({
+    ...buildOptions(app),
+    minify: false,
+    minifyIdentifiers: true,
+    minifySyntax: true,
+  });
+  const text = result.outputFiles![0].text;
+  const pieces: { path: string; code: string }[] = [];
+  let current = { path: "(bundle prologue)", lines: [] as string[] };
+  const flush = async () => {
+    const code = (await esbuild.transform(current.lines.join("\n"), {
+      minifyWhitespace: true,
+      format: "esm",
+      target: "es2022",
+    })).code;
+    pieces.push({ path: current.path, code });
+  };
+  for (const line of text.split("\n")) {
+    const mark = line.match(/^\/\/ (\S+)$/);
+    if (mark) {
+      await flush();
+      current = { path: mark[1].replace(/^.*node_modules\//, ""), lines: [] };
+    } else current.lines.push(line);
+  }
+  await flush();
+  const encoder = new TextEncoder();
+  const gzipOf = (parts: string[]) => gzipSize(encoder.encode(parts.join("")));
+  const whole = await gzipOf(pieces.map((p) => p.code));
+  const minBytes: Record<string, number> = {};
+  for (const [path, info] of Object.entries(result.metafile!.inputs)) {
+    minBytes[path.replace(/^.*node_modules\//, "")] = info.bytes;
+  }
+  const costs: InputCost[] = [];
+  for (const piece of pieces) {
+    const rest = pieces.filter((p) => p !== piece).map((p) => p.code);
+    costs.push({
+      path: piece.path,
+      minBytes: encoder.encode(piece.code).byteLength,
+      gzipBytes: whole - await gzipOf(rest),
+    });
+  }
+  return costs.sort((x, y) => y.gzipBytes - x.gzipBytes);
 }
 
 /** Bundles and measures every app. */
@@ -174,28 +258,14 @@ export async function measure(): Promise<SizeRow[]> {
       rows.push({ id: app.id, title: app.title, nodeBuiltins: [], missing });
       continue;
     }
-    const result = await esbuild.build({
-      stdin: { contents: app.source, resolveDir: WORK, loader: "js" },
-      bundle: true,
-      write: false,
-      minify: true,
-      format: "esm",
-      target: "es2022",
-      platform: "browser",
-      conditions: ["workerd", "worker", "browser"],
-      nodePaths: [join(ROOT, "node_modules")],
-      // hono is the app's own dependency, not ours: leave it out of the count.
-      external: ["hono", "hono/*", "node:*"],
-      metafile: true,
-      logLevel: "error",
-    });
+    const result = await esbuild.build(buildOptions(app));
     const nodeBuiltins = new Set<string>();
-    for (const input of Object.values(result.metafile.inputs)) {
+    for (const input of Object.values(result.metafile!.inputs)) {
       for (const imp of input.imports) {
         if (imp.path.startsWith("node:")) nodeBuiltins.add(imp.path);
       }
     }
-    const bytes = result.outputFiles[0].contents;
+    const bytes = result.outputFiles![0].contents;
     rows.push({
       id: app.id,
       title: app.title,
@@ -205,7 +275,6 @@ export async function measure(): Promise<SizeRow[]> {
       missing: [],
     });
   }
-  await esbuild.stop();
   return rows;
 }
 
@@ -249,6 +318,17 @@ if (import.meta.main) {
       }`,
     );
   }
+  if (Deno.args.includes("--inputs")) {
+    for (const app of APPS) {
+      if (rows.find((r) => r.id === app.id)?.missing.length) continue;
+      console.log(`\n${app.title}: cost per input, largest first`);
+      console.log("| input | min | gzip |\n|---|---:|---:|");
+      for (const cost of await inputCosts(app)) {
+        console.log(`| ${cost.path} | ${cost.minBytes} | ${cost.gzipBytes} |`);
+      }
+    }
+  }
+  await esbuild.stop();
   for (const f of failures) console.log(`FAILED: ${f}`);
   console.log(failures.length ? "size budget: FAILED" : "size budget: ok");
   Deno.exit(failures.length ? 1 : 0);

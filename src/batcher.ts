@@ -24,7 +24,8 @@ import type {
 } from "./types.ts";
 import { toError, XRayError } from "./errors.ts";
 import { unrefTimer } from "./runtime/unref_timer.ts";
-import { MAX_DOCUMENT_BYTES, utf8Length } from "./document.ts";
+import { MAX_DOCUMENT_BYTES } from "./document.ts";
+import { utf8Length } from "./_util.ts";
 
 /** The most documents one PutTraceSegments call takes. */
 export const MAX_BATCH_DOCUMENTS = 50;

@@ -39,36 +39,22 @@ export interface DaemonAddress {
   tcp: HostPort;
 }
 
-const TRUTHY = new Set(["y", "yes", "t", "true", "on", "1"]);
-const FALSY = new Set(["n", "no", "f", "false", "off", "0"]);
-
 function flag(value: string | undefined): boolean | undefined {
   if (value === undefined) return undefined;
   const v = value.trim().toLowerCase();
-  if (FALSY.has(v)) return false;
-  if (TRUTHY.has(v)) return true;
+  if (/^(n|no|f|false|off|0)$/.test(v)) return false;
+  if (/^(y|yes|t|true|on|1)$/.test(v)) return true;
   return undefined;
 }
 
+// `host:port` (the host without colons) or `[v6 host]:port`.
+const HOST_PORT = /^(?:\[([^\]]+)\]|([^:[][^:]*)):(\d{1,5})$/;
+
 function parseHostPort(part: string, whole: string): HostPort {
-  let host: string;
-  let portText: string;
-  if (part.startsWith("[")) {
-    const close = part.indexOf("]");
-    if (close === -1 || part[close + 1] !== ":") throw badAddress(whole);
-    host = part.slice(1, close);
-    portText = part.slice(close + 2);
-  } else {
-    const colon = part.lastIndexOf(":");
-    if (colon === -1) throw badAddress(whole);
-    host = part.slice(0, colon);
-    portText = part.slice(colon + 1);
-    if (host.includes(":")) throw badAddress(whole);
-  }
-  if (host.length === 0 || !/^\d{1,5}$/.test(portText)) throw badAddress(whole);
-  const port = Number(portText);
-  if (port < 1 || port > 65535) throw badAddress(whole);
-  return { host, port };
+  const m = HOST_PORT.exec(part);
+  const port = Number(m?.[3]);
+  if (!m || port < 1 || port > 65535) throw badAddress(whole);
+  return { host: m[1] ?? m[2], port };
 }
 
 function badAddress(value: string): RangeError {
@@ -97,27 +83,21 @@ function badAddress(value: string): RangeError {
  */
 export function parseDaemonAddress(value: string): DaemonAddress {
   if (typeof value !== "string") throw badAddress(String(value));
-  const parts = value.trim().split(/\s+/).filter((p) => p.length > 0);
-  if (parts.length === 1) {
-    const p = parts[0];
-    // A lone `tcp:…` or `udp:…` part names only one of the two addresses.
-    if (/^(tcp|udp):/i.test(p)) throw badAddress(value);
-    const hp = parseHostPort(p, value);
+  const parts = value.trim().split(/\s+/);
+  if (parts.length === 1 && !/^(tcp|udp):/i.test(parts[0])) {
+    const hp = parseHostPort(parts[0], value);
     return { udp: hp, tcp: { ...hp } };
   }
-  if (parts.length !== 2) throw badAddress(value);
-  let tcp: HostPort | undefined;
-  let udp: HostPort | undefined;
-  for (const p of parts) {
-    const lower = p.toLowerCase();
-    if (lower.startsWith("tcp:") && !tcp) {
-      tcp = parseHostPort(p.slice(4), value);
-    } else if (lower.startsWith("udp:") && !udp) {
-      udp = parseHostPort(p.slice(4), value);
-    } else throw badAddress(value);
+  // Otherwise exactly one `tcp:` and one `udp:` part, in either order.
+  const found: Partial<DaemonAddress> = {};
+  for (const p of parts.length === 2 ? parts : []) {
+    const kind = p.slice(0, 4).toLowerCase();
+    const key = kind === "tcp:" ? "tcp" : kind === "udp:" ? "udp" : undefined;
+    if (!key || found[key]) throw badAddress(value);
+    found[key] = parseHostPort(p.slice(4), value);
   }
-  if (!tcp || !udp) throw badAddress(value);
-  return { udp, tcp };
+  if (!found.tcp || !found.udp) throw badAddress(value);
+  return { udp: found.udp, tcp: found.tcp };
 }
 
 /**

@@ -8,6 +8,7 @@
 
 import type { StackFrame } from "./stack.ts";
 import { toJsonSafe } from "./metadata.ts";
+import { setKey, utf8Length } from "./_util.ts";
 
 /** The most bytes one X-Ray document may have. */
 export const MAX_DOCUMENT_BYTES = 64 * 1024;
@@ -135,24 +136,6 @@ function seconds(ms: number): number {
   return Math.round(ms * 1000) / 1e6;
 }
 
-function assign(
-  target: Record<string, unknown>,
-  key: string,
-  value: unknown,
-): void {
-  // As metadata.ts setKey: assignment unless Object.prototype has the key.
-  if (key in Object.prototype) {
-    Object.defineProperty(target, key, {
-      value,
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
-  } else {
-    target[key] = value;
-  }
-}
-
 function convertMetadata(
   metadata: Record<string, Record<string, unknown>>,
 ): Record<string, unknown> | undefined {
@@ -171,13 +154,13 @@ function convertMetadata(
           ? toJsonSafe(raw)
           : raw;
       if (value !== undefined) {
-        assign(converted, key, value);
+        setKey(converted, key, value);
         any = true;
       }
     }
     if (any) {
       out ??= {};
-      assign(out, ns, converted);
+      setKey(out, ns, converted);
     }
   }
   return out;
@@ -201,6 +184,22 @@ function cause(data: EntityData): unknown {
     return c;
   }
   return data.causeId;
+}
+
+/**
+ * The defined fields of an HTTP or SQL block with their wire names
+ * (`userAgent` → `user_agent`). Segment methods put only known fields there.
+ */
+function snakeCase(
+  fields: HttpRequestData | HttpResponseData | SqlData,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(fields)) {
+    if (value !== undefined) {
+      out[key.replace(/[A-Z]/g, (c) => "_" + c.toLowerCase())] = value;
+    }
+  }
+  return out;
 }
 
 /** Options for {@linkcode toWire}. */
@@ -245,45 +244,13 @@ export function toWire(
   if (data.flags & FLAG_THROTTLE) doc.throttle = true;
   if (data.httpRequest || data.httpResponse) {
     const http: Record<string, unknown> = {};
-    const q = data.httpRequest;
-    if (q) {
-      const r: Record<string, unknown> = {};
-      if (q.method !== undefined) r.method = q.method;
-      if (q.url !== undefined) r.url = q.url;
-      if (q.userAgent !== undefined) r.user_agent = q.userAgent;
-      if (q.clientIp !== undefined) r.client_ip = q.clientIp;
-      if (q.xForwardedFor) r.x_forwarded_for = true;
-      if (q.traced !== undefined) r.traced = q.traced;
-      http.request = r;
-    }
-    const s = data.httpResponse;
-    if (s) {
-      const r: Record<string, unknown> = {};
-      if (s.status !== undefined) r.status = s.status;
-      if (s.contentLength !== undefined) r.content_length = s.contentLength;
-      http.response = r;
-    }
+    if (data.httpRequest) http.request = snakeCase(data.httpRequest);
+    if (data.httpResponse) http.response = snakeCase(data.httpResponse);
     doc.http = http;
   }
   if (data.aws) doc.aws = toJsonSafe(data.aws);
   if (data.service) doc.service = data.service;
-  if (data.sql) {
-    const q = data.sql;
-    const sql: Record<string, unknown> = {};
-    if (q.connectionString !== undefined) {
-      sql.connection_string = q.connectionString;
-    }
-    if (q.url !== undefined) sql.url = q.url;
-    if (q.sanitizedQuery !== undefined) sql.sanitized_query = q.sanitizedQuery;
-    if (q.databaseType !== undefined) sql.database_type = q.databaseType;
-    if (q.databaseVersion !== undefined) {
-      sql.database_version = q.databaseVersion;
-    }
-    if (q.driverVersion !== undefined) sql.driver_version = q.driverVersion;
-    if (q.user !== undefined) sql.user = q.user;
-    if (q.preparation !== undefined) sql.preparation = q.preparation;
-    doc.sql = sql;
-  }
+  if (data.sql) doc.sql = snakeCase(data.sql);
   if (data.annotationCount > 0) doc.annotations = data.annotations;
   if (data.metadata) {
     const m = convertMetadata(data.metadata);
@@ -295,20 +262,6 @@ export function toWire(
     doc.subsegments = data.children.map((child) => toWire(child));
   }
   return doc;
-}
-
-let encoder: TextEncoder | undefined;
-const SCRATCH_BYTES = 3 * MAX_DOCUMENT_BYTES;
-let scratch: Uint8Array | undefined;
-
-/** Byte length of a string in UTF-8. */
-export function utf8Length(text: string): number {
-  encoder ??= new TextEncoder();
-  // Up to 3 bytes per UTF-16 unit: a reused buffer covers every document that
-  // can still fit, without allocating; longer text is encoded once.
-  if (text.length > SCRATCH_BYTES / 3) return encoder.encode(text).length;
-  scratch ??= new Uint8Array(SCRATCH_BYTES);
-  return encoder.encodeInto(text, scratch).written;
 }
 
 // A UTF-16 unit is at most 3 UTF-8 bytes: short documents need no encoding.

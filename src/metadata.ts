@@ -6,31 +6,12 @@
  * @module
  */
 
+import { setKey } from "./_util.ts";
+
 /** The marker left where a cycle was cut. */
 export const CIRCULAR = "[Circular]";
 
 const MAX_DEPTH = 32;
-
-function setKey(
-  target: Record<string, unknown>,
-  key: string,
-  value: unknown,
-): void {
-  // Plain assignment makes the same own data property, many times faster
-  // than defineProperty. Keys Object.prototype has ("__proto__" is a setter
-  // there; a frozen prototype would make assignment throw) take
-  // defineProperty, so a "__proto__" key stays an own data property.
-  if (key in Object.prototype) {
-    Object.defineProperty(target, key, {
-      value,
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
-  } else {
-    target[key] = value;
-  }
-}
 
 function convert(value: unknown, seen: unknown[], depth: number): unknown {
   switch (typeof value) {

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { setKey } from "./_util.ts";
+
 /** The X-Ray trace header name. */
 export const TRACE_HEADER = "X-Amzn-Trace-Id";
 
@@ -129,12 +131,7 @@ export function parseTraceHeader(
           ) {
             data ??= {};
             if (!Object.hasOwn(data, key)) {
-              Object.defineProperty(data, key, {
-                value: val,
-                enumerable: true,
-                writable: true,
-                configurable: true,
-              });
+              setKey(data, key, val);
               dataBytes += size;
               found = true;
             }

@@ -35,8 +35,8 @@ import { type BatcherOptions, createBatcher } from "./batcher.ts";
 import { configFromEnv, type ContextMissing } from "./config.ts";
 import { detectRuntime } from "./runtime/detect.ts";
 import { toError, XRayError } from "./errors.ts";
-import { daemonSender } from "./senders/daemon.ts";
-import { localSampler } from "./sampling/local.ts";
+import { daemonUrl, unsignedSender } from "./senders/_put_trace_segments.ts";
+import { defaultSampler } from "./sampling/_default.ts";
 import { VERSION } from "./version.ts";
 
 /** Options for {@linkcode createTracer}. */
@@ -221,9 +221,11 @@ export function createTracer(options: TracerOptions = {}): Tracer {
   const clock = options.clock ?? systemClock;
   const ids = options.ids ?? randomIds;
   const userOnError = options.onError ?? defaultOnError;
+  // daemonSender({ address: env.daemonAddress?.tcp }), without pulling in the
+  // parsing of every address form daemonSender accepts.
   const sender = options.sender ??
-    daemonSender({ address: env.daemonAddress?.tcp });
-  const sampler = options.sampler ?? localSampler(undefined, { clock });
+    unsignedSender(daemonUrl(env.daemonAddress?.tcp));
+  const sampler = options.sampler ?? defaultSampler(clock);
   const context = options.context;
   let rejectedRecordings = 0;
   let truncated = 0;

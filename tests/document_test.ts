@@ -151,7 +151,7 @@ Deno.test("validateDocument() agrees with the official schema on good and bad do
 });
 
 Deno.test("utf8Length() counts UTF-8 bytes of ASCII, multi-byte, astral and lone surrogates", async () => {
-  const { utf8Length } = await import("../src/document.ts");
+  const { utf8Length } = await import("../src/_util.ts");
   assert.equal(utf8Length(""), 0);
   assert.equal(utf8Length("abc"), 3);
   assert.equal(utf8Length("é東😀"), 2 + 3 + 4);

@@ -1,7 +1,13 @@
 // The PutTraceSegments wire format shared by the X-Ray API sender and the
 // daemon / collector proxy sender: the request body, and how a response (or a
 // network failure) becomes a SendResult the batcher can act on.
-import type { SendResult, UnprocessedDocument } from "../types.ts";
+import type {
+  Sender,
+  SendOptions,
+  SendResult,
+  UnprocessedDocument,
+} from "../types.ts";
+import type { HostPort } from "../config.ts";
 import { toError, XRayError } from "../errors.ts";
 
 /** The path of the PutTraceSegments operation. */
@@ -217,5 +223,54 @@ export function networkFailure(error: unknown, redact: Redact): SendResult {
     error: new XRayError(
       redact(`X-Ray request failed: ${e.name}: ${e.message}`),
     ),
+  };
+}
+
+/** A host and port for a URL (IPv6 in brackets). */
+export function formatHost(address: HostPort): string {
+  return address.host.includes(":") && !address.host.startsWith("[")
+    ? `[${address.host}]:${address.port}`
+    : `${address.host}:${address.port}`;
+}
+
+/**
+ * The PutTraceSegments URL of a daemon / collector proxy at a parsed TCP
+ * address, or at the daemon's default 127.0.0.1:2000.
+ */
+export function daemonUrl(
+  address: HostPort = { host: "127.0.0.1", port: 2000 },
+): URL {
+  return new URL(PUT_TRACE_SEGMENTS_PATH, `http://${formatHost(address)}`);
+}
+
+/**
+ * The sender behind `daemonSender`: unsigned POSTs of PutTraceSegments
+ * batches to `url`. The tracer's default sender is this at `daemonUrl()`,
+ * without the parsing of every address form `daemonSender` accepts.
+ */
+export function unsignedSender(url: URL, fetchFn?: typeof fetch): Sender {
+  const redact = redactor([]);
+  return {
+    async send(
+      documents: string[],
+      sendOptions?: SendOptions,
+    ): Promise<SendResult> {
+      try {
+        const response = await (fetchFn ?? globalThis.fetch)(url.href, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: requestBody(documents),
+          signal: sendOptions?.signal,
+        });
+        return (await interpretResponse(
+          response,
+          documents,
+          redact,
+          Date.now(),
+        )).result;
+      } catch (e) {
+        return networkFailure(e, redact);
+      }
+    },
   };
 }

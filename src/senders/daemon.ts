@@ -6,14 +6,12 @@
  * @module
  */
 
-import type { Sender, SendOptions, SendResult } from "../types.ts";
+import type { Sender } from "../types.ts";
 import { type HostPort, parseDaemonAddress } from "../config.ts";
 import {
-  interpretResponse,
-  networkFailure,
+  daemonUrl,
   PUT_TRACE_SEGMENTS_PATH,
-  redactor,
-  requestBody,
+  unsignedSender,
 } from "./_put_trace_segments.ts";
 
 /** Options for {@linkcode daemonSender}. */
@@ -30,29 +28,13 @@ export interface DaemonSenderOptions {
   fetch?: typeof fetch;
 }
 
-const DEFAULT_DAEMON_HOST = "127.0.0.1";
-const DEFAULT_DAEMON_PORT = 2000;
-
-/** A host and port for a URL (IPv6 in brackets). */
-function formatHost(address: HostPort): string {
-  return address.host.includes(":") && !address.host.startsWith("[")
-    ? `[${address.host}]:${address.port}`
-    : `${address.host}:${address.port}`;
-}
-
-function baseUrl(options: DaemonSenderOptions): URL {
+function url(options: DaemonSenderOptions): URL {
   const address = options.address ??
     (typeof options.env?.AWS_XRAY_DAEMON_ADDRESS === "string" &&
         options.env.AWS_XRAY_DAEMON_ADDRESS.trim() !== ""
       ? options.env.AWS_XRAY_DAEMON_ADDRESS
       : undefined);
-  if (address === undefined) {
-    return new URL(
-      `http://${
-        formatHost({ host: DEFAULT_DAEMON_HOST, port: DEFAULT_DAEMON_PORT })
-      }`,
-    );
-  }
+  if (address === undefined) return daemonUrl();
   if (typeof address === "object" && address !== null) {
     const { host, port } = address;
     if (
@@ -65,11 +47,11 @@ function baseUrl(options: DaemonSenderOptions): URL {
         }`,
       );
     }
-    return new URL(`http://${formatHost({ host, port })}`);
+    return daemonUrl({ host, port });
   }
   if (typeof address === "string" && /^https?:\/\//i.test(address.trim())) {
     try {
-      return new URL(address.trim());
+      return new URL(PUT_TRACE_SEGMENTS_PATH, address.trim());
     } catch {
       throw new RangeError(
         `Cannot create sender as 'address' must be a URL or host:port: current value is ${
@@ -78,9 +60,7 @@ function baseUrl(options: DaemonSenderOptions): URL {
       );
     }
   }
-  return new URL(
-    `http://${formatHost(parseDaemonAddress(String(address)).tcp)}`,
-  );
+  return daemonUrl(parseDaemonAddress(String(address)).tcp);
 }
 
 /**
@@ -100,30 +80,5 @@ function baseUrl(options: DaemonSenderOptions): URL {
  * ```
  */
 export function daemonSender(options: DaemonSenderOptions = {}): Sender {
-  const url = new URL(PUT_TRACE_SEGMENTS_PATH, baseUrl(options));
-  const redact = redactor([]);
-  return {
-    async send(
-      documents: string[],
-      sendOptions?: SendOptions,
-    ): Promise<SendResult> {
-      try {
-        const response = await (options.fetch ?? globalThis.fetch)(url.href, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: requestBody(documents),
-          signal: sendOptions?.signal,
-        });
-        return (await interpretResponse(
-          response,
-          documents,
-          redact,
-          Date.now(),
-        ))
-          .result;
-      } catch (e) {
-        return networkFailure(e, redact);
-      }
-    },
-  };
+  return unsignedSender(url(options), options.fetch);
 }

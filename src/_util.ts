@@ -1,0 +1,44 @@
+// Small helpers several modules share (private to the package).
+
+/**
+ * Sets `target[key]` as an own, enumerable data property: a `"__proto__"` key
+ * stays a key instead of replacing the prototype.
+ */
+export function setKey(
+  target: Record<string, unknown>,
+  key: string,
+  value: unknown,
+): void {
+  // Plain assignment makes the same own data property, many times faster
+  // than defineProperty. Keys Object.prototype has ("__proto__" is a setter
+  // there; a frozen prototype would make assignment throw) take
+  // defineProperty, so a "__proto__" key stays an own data property.
+  if (key in Object.prototype) {
+    Object.defineProperty(target, key, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  } else {
+    target[key] = value;
+  }
+}
+
+let encoder: TextEncoder | undefined;
+// 3 × 64 KB: every document that can still fit in X-Ray's limit, at up to 3
+// UTF-8 bytes per UTF-16 unit.
+const SCRATCH_BYTES = 3 * 64 * 1024;
+let scratch: Uint8Array | undefined;
+
+/**
+ * The UTF-8 length of a string (a lone surrogate counts 3, as U+FFFD):
+ * `encodeInto` a reused buffer, so measuring a document allocates nothing;
+ * longer text is encoded once.
+ */
+export function utf8Length(text: string): number {
+  encoder ??= new TextEncoder();
+  if (text.length > SCRATCH_BYTES / 3) return encoder.encode(text).length;
+  scratch ??= new Uint8Array(SCRATCH_BYTES);
+  return encoder.encodeInto(text, scratch).written;
+}
