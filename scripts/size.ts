@@ -312,9 +312,8 @@ if (import.meta.main) {
         `${row.title} is ${row.gzipBytes} bytes gzip, over the ${BUDGET_B_GZIP}-byte budget`;
       // `--known-over-budget` (the test task) reports the miss without failing,
       // while the budget is an open target; `deno task size` enforces it.
-      if (knownOver) {
-        console.log(`OVER BUDGET (open target, not enforced here): ${over}`);
-      } else failures.push(over);
+      if (knownOver) missed.push(over);
+      else failures.push(over);
     }
   }
   const b = rows.find((r) => r.id === "b");
