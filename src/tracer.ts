@@ -122,7 +122,7 @@ export interface Tracer {
   ): (...args: A) => R;
   /** The current entity of the ambient context (and the context-missing policy when none). */
   current(): Entity | undefined;
-  /** Delivers what is queued. Never rejects. */
+  /** Delivers what is queued, and waits for the sampler's pending polls. Never rejects. */
   flush(options?: FlushOptions): Promise<FlushResult>;
   /** Flushes and releases the sender. Never rejects. */
   shutdown(options?: FlushOptions): Promise<FlushResult>;
@@ -407,7 +407,18 @@ export function createTracer(options: TracerOptions = {}): Tracer {
       };
     },
     flush(opts?: FlushOptions): Promise<FlushResult> {
-      return batcher.flush(opts);
+      // Sampling polls started by requests (centralized rules/targets) settle
+      // too, so one `ctx.waitUntil(tracer.flush())` covers all of a request's I/O.
+      let polling: Promise<void> | undefined;
+      try {
+        polling = sampler.pending?.();
+      } catch (e) {
+        reportError(e, "sampling");
+      }
+      const delivered = batcher.flush(opts);
+      return polling
+        ? Promise.all([delivered, polling.catch(() => {})]).then(([r]) => r)
+        : delivered;
     },
     shutdown(opts?: FlushOptions): Promise<FlushResult> {
       return batcher.shutdown(opts);

@@ -303,3 +303,23 @@ Deno.test("a facade segment is never sent; its subsegments go out on their own",
   assert.equal(docs[0].parent_id, PARENT);
   assert.equal(docs[0].trace_id, ROOT);
 });
+
+Deno.test("flush() also waits for the sampler's pending polls", async () => {
+  let settled = false;
+  const { tracer } = testTracer({
+    sampler: {
+      shouldSample: () => ({ sampled: true }),
+      pending: () =>
+        new Promise<void>((resolve) =>
+          setTimeout(() => {
+            settled = true;
+            resolve();
+          }, 5)
+        ),
+    },
+  });
+  tracer.startSegment("x").end();
+  const result = await tracer.flush();
+  assert.equal(settled, true);
+  assert.equal(result.sent, 1);
+});
