@@ -7,7 +7,7 @@
 //   dependencies derived from the bare imports the built files actually hold.
 // - README.md and LICENSE copied.
 //
-// ESM only (see docs/npm.md): Node 20.17+ can require() ESM, and one module
+// ESM only (see README "npm package and runtime matrix"): Node 20.17+ can require() ESM, and one module
 // format means one AsyncLocalStorage instance per process.
 
 import { dirname, join, relative } from "node:path";

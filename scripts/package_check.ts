@@ -1,7 +1,7 @@
 // Checks on the built npm package (npm/, from `deno task build:npm`):
 // 1. publint — packaging errors and warnings fail, suggestions are printed;
 // 2. @arethetypeswrong/cli — types resolve for every entry point (profile
-//    `esm-only`: the package is ESM-only on purpose, see docs/npm.md);
+//    `esm-only`: the package is ESM-only on purpose, see README "npm package and runtime matrix");
 // 3. a consumer .ts file type-checked against the published .d.ts, under
 //    `nodenext` and `bundler` resolution, with an `@ts-expect-error` line so the
 //    check fails if the types decay to `any`;
