@@ -46,6 +46,50 @@ function isToken(s: string, allowEquals: boolean): boolean {
   return true;
 }
 
+// The white space String.prototype.trim removes (WhiteSpace and LineTerminator).
+function isSpace(c: number): boolean {
+  return c === 32 || (c >= 9 && c <= 13) || c === 0xa0 || c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 ||
+    c === 0x202f ||
+    c === 0x205f || c === 0x3000 || c === 0xfeff;
+}
+
+const ROOT = 1;
+const PARENT = 2;
+const SAMPLED = 3;
+const SELF = 4;
+
+// Case-insensitive ASCII comparison of value[from, from + word.length) with a lower-case word.
+function isWordAt(value: string, from: number, word: string): boolean {
+  for (let i = 0; i < word.length; i++) {
+    if ((value.charCodeAt(from + i) | 32) !== word.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+// Which of Root, Parent, Sampled, Self the key value[ks, ke) is (0: another key).
+function knownKey(value: string, ks: number, ke: number): number {
+  switch (ke - ks) {
+    case 4:
+      return isWordAt(value, ks, "root")
+        ? ROOT
+        : isWordAt(value, ks, "self")
+        ? SELF
+        : 0;
+    case 6:
+      return isWordAt(value, ks, "parent") ? PARENT : 0;
+    case 7:
+      return isWordAt(value, ks, "sampled") ? SAMPLED : 0;
+  }
+  return 0;
+}
+
+function isTraceIdAt(s: string, at: number): boolean {
+  return s.charCodeAt(at) === 49 && s.charCodeAt(at + 1) === 45 &&
+    s.charCodeAt(at + 10) === 45 && isHexRun(s, at + 2, at + 10) &&
+    isHexRun(s, at + 11, at + 35);
+}
+
 /**
  * Tells whether a string is a valid X-Ray trace id: `1-` + 8 hex + `-` + 24 hex.
  *
@@ -53,10 +97,7 @@ function isToken(s: string, allowEquals: boolean): boolean {
  * @returns `true` when valid.
  */
 export function isTraceId(value: string): boolean {
-  return value.length === 35 && value.charCodeAt(0) === 49 &&
-    value.charCodeAt(1) === 45 &&
-    value.charCodeAt(10) === 45 && isHexRun(value, 2, 10) &&
-    isHexRun(value, 11, 35);
+  return value.length === 35 && isTraceIdAt(value, 0);
 }
 
 /**
@@ -104,36 +145,47 @@ export function parseTraceHeader(
     if (end === -1) end = len;
     const eq = value.indexOf("=", start);
     if (eq !== -1 && eq < end) {
-      const key = value.slice(start, eq).trim();
-      if (key.length > 0) {
-        const val = value.slice(eq + 1, end).trim();
-        const lower = key.length <= 7 ? key.toLowerCase() : "";
-        if (lower === "root") {
-          if (isTraceId(val)) {
-            root = val.toLowerCase();
+      // Trimmed bounds of key and value, found without slicing.
+      let ks = start;
+      let ke = eq;
+      while (ks < ke && isSpace(value.charCodeAt(ks))) ks++;
+      while (ke > ks && isSpace(value.charCodeAt(ke - 1))) ke--;
+      if (ke > ks) {
+        let vs = eq + 1;
+        let ve = end;
+        while (vs < ve && isSpace(value.charCodeAt(vs))) vs++;
+        while (ve > vs && isSpace(value.charCodeAt(ve - 1))) ve--;
+        const known = knownKey(value, ks, ke);
+        if (known === ROOT) {
+          if (ve - vs === 35 && isTraceIdAt(value, vs)) {
+            root = value.slice(vs, ve).toLowerCase();
             found = true;
           }
-        } else if (lower === "parent") {
-          if (isSegmentId(val)) {
-            parent = val.toLowerCase();
+        } else if (known === PARENT) {
+          if (ve - vs === 16 && isHexRun(value, vs, ve)) {
+            parent = value.slice(vs, ve).toLowerCase();
             found = true;
           }
-        } else if (lower === "sampled") {
-          if (val === "1") sampled = true;
-          else if (val === "0") sampled = false;
-          else if (val === "?") sampled = "requested";
+        } else if (known === SAMPLED) {
+          if (ve - vs === 1) {
+            const c = value.charCodeAt(vs);
+            if (c === 49) sampled = true;
+            else if (c === 48) sampled = false;
+            else if (c === 63) sampled = "requested";
+          }
           if (sampled !== undefined) found = true;
-        } else if (lower !== "self") {
-          const size = key.length + val.length;
-          if (
-            dataBytes + size <= MAX_TRACE_HEADER_DATA && isToken(key, false) &&
-            isToken(val, true)
-          ) {
-            data ??= {};
-            if (!Object.hasOwn(data, key)) {
-              setKey(data, key, val);
-              dataBytes += size;
-              found = true;
+        } else if (known !== SELF) {
+          const size = ke - ks + ve - vs;
+          if (dataBytes + size <= MAX_TRACE_HEADER_DATA) {
+            const key = value.slice(ks, ke);
+            const val = value.slice(vs, ve);
+            if (isToken(key, false) && isToken(val, true)) {
+              data ??= {};
+              if (!Object.hasOwn(data, key)) {
+                setKey(data, key, val);
+                dataBytes += size;
+                found = true;
+              }
             }
           }
         }

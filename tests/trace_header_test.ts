@@ -171,3 +171,100 @@ Deno.test("isTraceId() and isSegmentId() check the exact formats", () => {
   assert.equal(isSegmentId("53995c3f42cd8ad"), false);
   assert.equal(isSegmentId("53995c3f42cd8adg"), false);
 });
+
+// A plain reference reading of the same rules (slice, trim, lower-case),
+// compared with the allocation-light parser on random input.
+function referenceParse(value: string): unknown {
+  const out: {
+    root?: string;
+    parent?: string;
+    sampled?: unknown;
+    data: Record<string, string>;
+  } = {
+    data: {},
+  };
+  let bytes = 0;
+  let found = false;
+  for (const part of value.split(";")) {
+    const eq = part.indexOf("=");
+    if (eq === -1) continue;
+    const key = part.slice(0, eq).trim();
+    const val = part.slice(eq + 1).trim();
+    if (!key) continue;
+    const lower = /^[A-Za-z]+$/.test(key) ? key.toLowerCase() : "";
+    if (lower === "root") {
+      if (/^1-[0-9a-fA-F]{8}-[0-9a-fA-F]{24}$/.test(val)) {
+        [out.root, found] = [val.toLowerCase(), true];
+      }
+    } else if (lower === "parent") {
+      if (/^[0-9a-fA-F]{16}$/.test(val)) {
+        [out.parent, found] = [val.toLowerCase(), true];
+      }
+    } else if (lower === "sampled") {
+      if (val === "1") out.sampled = true;
+      else if (val === "0") out.sampled = false;
+      else if (val === "?") out.sampled = "requested";
+      if (out.sampled !== undefined) found = true;
+    } else if (lower !== "self") {
+      const size = key.length + val.length;
+      if (
+        bytes + size <= 256 && /^[\x21-\x3a\x3c\x3e-\x7e]+$/.test(key) &&
+        /^[\x21-\x3a\x3c-\x7e]*$/.test(val) && !Object.hasOwn(out.data, key)
+      ) {
+        Object.defineProperty(out.data, key, {
+          value: val,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+        bytes += size;
+        found = true;
+      }
+    }
+  }
+  if (!found) return undefined;
+  return Object.fromEntries(
+    Object.entries(out).filter(([, v]) => v !== undefined),
+  );
+}
+
+Deno.test("parseTraceHeader() agrees with a plain reference reading on random headers", () => {
+  const pieces = [
+    "Root",
+    "ROOT",
+    "rOoT",
+    "Parent",
+    "PARENT",
+    "Sampled",
+    "sampled",
+    "Self",
+    "Lineage",
+    "K",
+    ROOT,
+    ROOT.toUpperCase(),
+    "53995c3f42cd8ad8",
+    "53995C3F42CD8AD8",
+    "1",
+    "0",
+    "?",
+    "=",
+    ";",
+    " ",
+    "\t",
+    "\u00a0",
+    "\u2028",
+    "\ufeff",
+    "x",
+    "a87bd80c:1",
+  ];
+  let seed = 11;
+  const rand = () =>
+    (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  for (let i = 0; i < 20_000; i++) {
+    let h = "";
+    for (let n = Math.floor(rand() * 14); n > 0; n--) {
+      h += pieces[Math.floor(rand() * pieces.length)];
+    }
+    assert.deepEqual(parseTraceHeader(h), referenceParse(h), JSON.stringify(h));
+  }
+});
