@@ -10,6 +10,7 @@ import { Miniflare } from "miniflare";
 import { fileURLToPath } from "node:url";
 import { assertValidDocuments } from "../_schema.ts";
 import { serve } from "../_server.ts";
+import type { CentralizedRuleState } from "../../src/sampling.ts";
 
 async function bundle(): Promise<string> {
   try {
@@ -82,6 +83,18 @@ interface Statistics {
   BorrowCount: number;
 }
 
+/** The parts of a delivered segment document the test reads. */
+interface Delivered {
+  http: { request: { url: string } };
+  aws: { xray: { sampling_rule_name?: string } };
+}
+
+/** What the Worker's `/__sampler` hook answers. */
+interface SamplerState {
+  rules: CentralizedRuleState[];
+  errors: string[];
+}
+
 /** A promise the test resolves later, and whether it has. */
 function latch<T = void>(): PromiseWithResolvers<T> & { done: boolean } {
   const p = Promise.withResolvers<T>();
@@ -134,8 +147,7 @@ Deno.test({
       }
       return new Response("not found", { status: 404 });
     });
-    // deno-lint-ignore no-explicit-any
-    const docs: any[] = [];
+    const docs: Delivered[] = [];
     let waiter: { n: number; resolve: () => void } | undefined;
     const collector = await serve(async (req) => {
       for (const d of JSON.parse(await req.text())) docs.push(JSON.parse(d));
@@ -173,17 +185,12 @@ Deno.test({
       assert.equal(res.status, 200);
       return await res.json() as { sampled: boolean; ruleName: string | null };
     };
-    // deno-lint-ignore no-explicit-any
-    const samplerState = async (): Promise<
-      { rules: any[]; errors: string[] }
-    > =>
-      // deno-lint-ignore no-explicit-any
+    const samplerState = async (): Promise<SamplerState> =>
       await (await mf.dispatchFetch("http://shop.example.com/__sampler"))
-        .json() as any;
+        .json() as SamplerState;
     /** Asks the Worker (without a sampling decision) until `ok` holds for its sampler. */
-    // deno-lint-ignore no-explicit-any
     const until = async (
-      ok: (s: { rules: any[] }) => boolean,
+      ok: (s: SamplerState) => boolean,
       what: string,
     ) => {
       await within(
@@ -293,16 +300,17 @@ Deno.test({
       }
       assert.equal(assertValidDocuments(docs), 4);
       const ruleByPath = docs
-        .map((d) => [
-          new URL(d.http.request.url).pathname,
-          d.aws.xray.sampling_rule_name,
-        ])
-        .sort((a, b) => a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+        .map((d) =>
+          `${
+            new URL(d.http.request.url).pathname
+          } ${d.aws.xray.sampling_rule_name}`
+        )
+        .sort();
       assert.deepEqual(ruleByPath, [
-        ["/quiet", "Default"],
-        ["/traced", "traced"],
-        ["/traced", "traced"],
-        ["/traced", "traced"],
+        "/quiet Default",
+        "/traced traced",
+        "/traced traced",
+        "/traced traced",
       ]);
       assert.deepEqual((await samplerState()).errors, []);
     } finally {
