@@ -5,6 +5,7 @@
  * @module
  */
 
+import { setKey } from "./_util.ts";
 import type { Clock, ErrorSource, IdGenerator } from "./types.ts";
 import {
   type EntityData,
@@ -200,26 +201,6 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
     return typeof (value as { then?: unknown }).then === "function";
   } catch {
     return false;
-  }
-}
-
-// Sets an own data property on a plain object: assignment, unless
-// Object.prototype has the key ("__proto__" is a setter there; a frozen
-// prototype would make assignment throw), which is defined instead.
-function setOwn(
-  target: Record<string, unknown>,
-  key: string,
-  value: unknown,
-): void {
-  if (key in Object.prototype) {
-    Object.defineProperty(target, key, {
-      value,
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
-  } else {
-    target[key] = value;
   }
 }
 
@@ -493,7 +474,7 @@ export abstract class Entity {
     // "__proto__", a valid key) are defined, never assigned.
     const annotations = d.annotations ??= {};
     if (!Object.hasOwn(annotations, key)) d.annotationCount++;
-    setOwn(annotations, key, value);
+    setKey(annotations, key, value);
     return this;
   }
 
@@ -531,9 +512,9 @@ export abstract class Entity {
       : undefined;
     if (ns === undefined) {
       ns = {};
-      setOwn(metadata, namespace, ns);
+      setKey(metadata, namespace, ns);
     }
-    setOwn(ns, key, value);
+    setKey(ns, key, value);
     return this;
   }
 

@@ -5,10 +5,9 @@
 // tracer delivered back from its response: status codes, the trace header
 // with Lineage as the server received it, a redirect, a dropped connection,
 // and endOn "body" with a body the server holds back.
+import { bundleWorker } from "./_bundle.ts";
 import assert from "node:assert/strict";
-import * as esbuild from "esbuild";
 import { Miniflare } from "miniflare";
-import { fileURLToPath } from "node:url";
 import { assertValidDocuments } from "../_schema.ts";
 import { resetServer, serve } from "../_server.ts";
 
@@ -16,27 +15,6 @@ const ROOT = "1-5759e988-bd862e3fe1be46a994272793";
 const PARENT = "53995c3f42cd8ad8";
 const LINEAGE = "a87bd80c:1|68fd508a:5";
 const INCOMING = `Root=${ROOT};Parent=${PARENT};Sampled=1;Lineage=${LINEAGE}`;
-
-async function bundle(): Promise<string> {
-  try {
-    const out = await esbuild.build({
-      entryPoints: [
-        fileURLToPath(new URL("./_fetch_worker.ts", import.meta.url)),
-      ],
-      bundle: true,
-      format: "esm",
-      platform: "neutral",
-      mainFields: ["module", "main"],
-      conditions: ["workerd", "worker", "browser"],
-      external: ["node:*"],
-      write: false,
-      logLevel: "silent",
-    });
-    return out.outputFiles[0].text;
-  } finally {
-    await esbuild.stop();
-  }
-}
 
 // deno-lint-ignore no-explicit-any
 type Doc = any;
@@ -89,7 +67,9 @@ Deno.test({
     const dropping = await resetServer();
     const mf = new Miniflare({
       modules: true,
-      script: await bundle(),
+      script: await bundleWorker(
+        new URL("./_fetch_worker.ts", import.meta.url),
+      ),
       compatibilityDate: "2026-07-01",
       compatibilityFlags: ["nodejs_compat"],
       cf: false,

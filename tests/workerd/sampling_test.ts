@@ -4,34 +4,12 @@
 // the Worker (tests/workerd/_sampling_worker.ts) has no timers and never
 // flushes by itself, so every poll it makes rides on the request's
 // ctx.waitUntil(tracer.flush()) that the Hono middleware hands over.
+import { bundleWorker } from "./_bundle.ts";
 import assert from "node:assert/strict";
-import * as esbuild from "esbuild";
 import { Miniflare } from "miniflare";
-import { fileURLToPath } from "node:url";
 import { assertValidDocuments } from "../_schema.ts";
 import { serve } from "../_server.ts";
 import type { CentralizedRuleState } from "../../src/sampling.ts";
-
-async function bundle(): Promise<string> {
-  try {
-    const out = await esbuild.build({
-      entryPoints: [
-        fileURLToPath(new URL("./_sampling_worker.ts", import.meta.url)),
-      ],
-      bundle: true,
-      format: "esm",
-      platform: "neutral",
-      mainFields: ["module", "main"],
-      conditions: ["workerd", "worker", "browser"],
-      external: ["node:*"],
-      write: false,
-      logLevel: "silent",
-    });
-    return out.outputFiles[0].text;
-  } finally {
-    await esbuild.stop();
-  }
-}
 
 function rule(
   name: string,
@@ -156,7 +134,9 @@ Deno.test({
     });
     const mf = new Miniflare({
       modules: true,
-      script: await bundle(),
+      script: await bundleWorker(
+        new URL("./_sampling_worker.ts", import.meta.url),
+      ),
       compatibilityDate: "2026-07-01",
       compatibilityFlags: ["nodejs_compat"],
       cf: false,

@@ -3,10 +3,9 @@
 // Worker in workerd (Miniflare): real HTTP requests to workerd's socket on
 // 127.0.0.1, a downstream server and a collector on 127.0.0.1, and delivery
 // only through ctx.waitUntil (the Worker never flushes itself).
+import { bundleWorker } from "./_bundle.ts";
 import assert from "node:assert/strict";
-import * as esbuild from "esbuild";
 import { Miniflare } from "miniflare";
-import { fileURLToPath } from "node:url";
 import { assertValidDocuments } from "../_schema.ts";
 import {
   type AppUnderTest,
@@ -15,27 +14,6 @@ import {
   type ServeFetch,
   startDownstream,
 } from "../_incoming_case.ts";
-
-async function bundle(): Promise<string> {
-  try {
-    const out = await esbuild.build({
-      entryPoints: [
-        fileURLToPath(new URL("./_hono_worker.ts", import.meta.url)),
-      ],
-      bundle: true,
-      format: "esm",
-      platform: "neutral",
-      mainFields: ["module", "main"],
-      conditions: ["workerd", "worker", "browser"],
-      external: ["node:*"],
-      write: false,
-      logLevel: "silent",
-    });
-    return out.outputFiles[0].text;
-  } finally {
-    await esbuild.stop();
-  }
-}
 
 const denoServe: ServeFetch = (fetch) => {
   const server = Deno.serve(
@@ -70,7 +48,7 @@ async function withWorker(
   const downstream = await startDownstream(denoServe);
   const mf = new Miniflare({
     modules: true,
-    script: await bundle(),
+    script: await bundleWorker(new URL("./_hono_worker.ts", import.meta.url)),
     compatibilityDate: "2026-07-01",
     compatibilityFlags: ["nodejs_compat"],
     cf: false,
