@@ -3,7 +3,8 @@
 // middleware when env.APP is "hono", else the plain handler behind withXRay),
 // sharing one tracer per isolate built from env on the first request and
 // delivering only through ctx.waitUntil.
-import { createTracer, type Sender, type Tracer } from "../../mod.ts";
+import { collectorSender } from "./_collector_sender.ts";
+import { createTracer, type Tracer } from "../../mod.ts";
 import { workersPlugin } from "../../src/plugins.ts";
 import {
   DYNAMIC_NAMING,
@@ -18,22 +19,6 @@ type Env = {
   SERVICE: string;
   DOWNSTREAM: string;
 };
-
-// Delivers batches to the test's collector on 127.0.0.1 over fetch.
-function collectorSender(url: string): Sender {
-  return {
-    async send(documents) {
-      const res = await fetch(url, {
-        method: "POST",
-        body: JSON.stringify(documents),
-      });
-      await res.body?.cancel();
-      return res.ok
-        ? { ok: true }
-        : { ok: false, retryable: false, error: new Error(`${res.status}`) };
-    },
-  };
-}
 
 let tracer: Tracer | undefined;
 function options(env: Env): { tracer: Tracer; dynamicNaming: string } {

@@ -9,8 +9,9 @@
 //   clock cannot be advanced from the host, and the test must not sleep 10 s);
 // - `GET /__sampler` answers the sampler's rules and the errors it reported,
 //   without a sampling decision, so the test can see when a poll has landed.
+import { collectorSender } from "./_collector_sender.ts";
 import { Hono } from "hono";
-import { createTracer, type Sender, type Tracer } from "../../mod.ts";
+import { createTracer, type Tracer } from "../../mod.ts";
 import { xray, type XRayVariables } from "../../src/hono.ts";
 import {
   type CentralizedSampler,
@@ -21,22 +22,6 @@ type Env = {
   XRAY_ENDPOINT: string;
   COLLECTOR: string;
 };
-
-// Delivers batches to the test's collector on 127.0.0.1 over fetch.
-function collectorSender(url: string): Sender {
-  return {
-    async send(documents) {
-      const res = await fetch(url, {
-        method: "POST",
-        body: JSON.stringify(documents),
-      });
-      await res.body?.cancel();
-      return res.ok
-        ? { ok: true }
-        : { ok: false, retryable: false, error: new Error(`${res.status}`) };
-    },
-  };
-}
 
 let skewMs = 0;
 const errors: string[] = [];
