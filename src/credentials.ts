@@ -260,27 +260,41 @@ export interface FetchCredentialsOptions {
   clock?: Clock;
 }
 
-async function fetchWithTimeout(
+/**
+ * GETs (or PUTs) a metadata endpoint within `timeoutMs` and returns the body
+ * text. No answer, or an answer that is not 2xx, is a CredentialsError naming
+ * `source` (and `what`, when given) but never the body, which may hold secrets.
+ */
+async function fetchText(
   fetchFn: typeof fetch,
   url: string,
   init: RequestInit,
-  timeoutMs: number,
-): Promise<Response> {
+  options: { timeoutMs: number; source: string; what?: string },
+): Promise<string> {
   const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  const timer = setTimeout(() => controller.abort(), options.timeoutMs);
+  let response: Response;
   try {
-    return await fetchFn(url, { ...init, signal: controller.signal });
+    response = await fetchFn(url, { ...init, signal: controller.signal });
+  } catch (e) {
+    throw new CredentialsError(
+      `${options.source} did not answer (${toError(e).name})`,
+    );
   } finally {
     clearTimeout(timer);
   }
-}
-
-async function readBody(response: Response): Promise<string> {
+  let text = "";
   try {
-    return await response.text();
+    text = await response.text();
   } catch {
-    return "";
+    // An unreadable body counts as empty; the status decides.
   }
+  if (!response.ok) {
+    throw new CredentialsError(
+      `${options.source} answered HTTP ${response.status}${options.what ?? ""}`,
+    );
+  }
+  return text;
 }
 
 function parseCredentialsJson(
@@ -419,23 +433,10 @@ export function fromContainer(
       }
     }
     if (token) headers.authorization = token;
-    let response: Response;
-    try {
-      response = await fetchWithTimeout(
-        fetchFn,
-        url.href,
-        { headers },
-        timeoutMs,
-      );
-    } catch (e) {
-      throw new CredentialsError(
-        `${source} did not answer (${toError(e).name})`,
-      );
-    }
-    const text = await readBody(response);
-    if (!response.ok) {
-      throw new CredentialsError(`${source} answered HTTP ${response.status}`);
-    }
+    const text = await fetchText(fetchFn, url.href, { headers }, {
+      timeoutMs,
+      source,
+    });
     return parseCredentialsJson(text, source);
   };
   return cachedCredentials(provider, { clock: options.clock });
@@ -483,32 +484,12 @@ export function fromInstanceMetadata(
     const base = (options.endpoint ??
       envString(env, "AWS_EC2_METADATA_SERVICE_ENDPOINT") ??
       "http://169.254.169.254").replace(/\/+$/, "");
-    async function call(
-      path: string,
-      init: RequestInit,
-    ): Promise<string> {
-      let response: Response;
-      try {
-        response = await fetchWithTimeout(
-          fetchFn,
-          base + path,
-          init,
-          timeoutMs,
-        );
-      } catch (e) {
-        throw new CredentialsError(
-          `${source} did not answer (${toError(e).name})`,
-        );
-      }
-      const text = await readBody(response);
-      if (!response.ok) {
-        throw new CredentialsError(
-          `${source} answered HTTP ${response.status} for ${
-            path.replace(/\/[^/]+$/, "/…")
-          }`,
-        );
-      }
-      return text;
+    function call(path: string, init: RequestInit): Promise<string> {
+      return fetchText(fetchFn, base + path, init, {
+        timeoutMs,
+        source,
+        what: ` for ${path.replace(/\/[^/]+$/, "/…")}`,
+      });
     }
     const token = await call("/latest/api/token", {
       method: "PUT",
