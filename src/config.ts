@@ -148,3 +148,40 @@ export function configFromEnv(
   }
   return config;
 }
+
+/**
+ * The daemon address a sender should use: its `address` option, else a
+ * non-blank `AWS_XRAY_DAEMON_ADDRESS` from `env`, else `undefined`. A
+ * `{ host, port }` object is checked here; strings are left to the caller
+ * (they may be URLs or daemon address forms).
+ *
+ * @param address The sender's `address` option.
+ * @param env The environment the sender was given.
+ * @param sender The sender's name for error messages, such as `UDP sender`.
+ * @returns The address, or `undefined` when neither gives one.
+ * @throws {RangeError} For a `{ host, port }` object without a host or with a port outside 1–65535.
+ */
+export function senderAddress(
+  address: string | HostPort | undefined,
+  env: Readonly<Record<string, unknown>> | undefined,
+  sender: string,
+): string | HostPort | undefined {
+  const fromEnv = env?.AWS_XRAY_DAEMON_ADDRESS;
+  const chosen = address ??
+    (typeof fromEnv === "string" && fromEnv.trim() !== ""
+      ? fromEnv
+      : undefined);
+  if (typeof chosen !== "object" || chosen === null) return chosen;
+  const { host, port } = chosen;
+  if (
+    typeof host !== "string" || host === "" || !Number.isInteger(port) ||
+    port < 1 || port > 65535
+  ) {
+    throw new RangeError(
+      `Cannot create ${sender} as 'address' must have a host and a port between 1 and 65535: current value is ${
+        JSON.stringify(chosen)
+      }`,
+    );
+  }
+  return { host, port };
+}

@@ -24,7 +24,7 @@ import type {
   SendResult,
   UnprocessedDocument,
 } from "./types.ts";
-import { type HostPort, parseDaemonAddress } from "./config.ts";
+import { type HostPort, parseDaemonAddress, senderAddress } from "./config.ts";
 import { toError, XRayError } from "./errors.ts";
 import { denoUdpTransport, hasDenoUdp } from "./runtime/udp_deno.ts";
 import { bunUdpTransport, hasBunUdp } from "./runtime/udp_bun.ts";
@@ -101,25 +101,9 @@ function pickTransport(runtime: UdpRuntime | undefined): UdpTransport {
 }
 
 function udpAddress(options: UdpSenderOptions): HostPort {
-  const address = options.address ??
-    (typeof options.env?.AWS_XRAY_DAEMON_ADDRESS === "string" &&
-        options.env.AWS_XRAY_DAEMON_ADDRESS.trim() !== ""
-      ? options.env.AWS_XRAY_DAEMON_ADDRESS
-      : "127.0.0.1:2000");
-  if (typeof address === "object" && address !== null) {
-    const { host, port } = address;
-    if (
-      typeof host !== "string" || host === "" || !Number.isInteger(port) ||
-      port < 1 || port > 65535
-    ) {
-      throw new RangeError(
-        `Cannot create UDP sender as 'address' must have a host and a port between 1 and 65535: current value is ${
-          JSON.stringify(address)
-        }`,
-      );
-    }
-    return { host, port };
-  }
+  const address = senderAddress(options.address, options.env, "UDP sender") ??
+    "127.0.0.1:2000";
+  if (typeof address === "object") return address;
   return parseDaemonAddress(String(address)).udp;
 }
 

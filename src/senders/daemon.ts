@@ -7,7 +7,7 @@
  */
 
 import type { Sender } from "../types.ts";
-import { type HostPort, parseDaemonAddress } from "../config.ts";
+import { type HostPort, parseDaemonAddress, senderAddress } from "../config.ts";
 import {
   daemonUrl,
   PUT_TRACE_SEGMENTS_PATH,
@@ -29,26 +29,9 @@ export interface DaemonSenderOptions {
 }
 
 function url(options: DaemonSenderOptions): URL {
-  const address = options.address ??
-    (typeof options.env?.AWS_XRAY_DAEMON_ADDRESS === "string" &&
-        options.env.AWS_XRAY_DAEMON_ADDRESS.trim() !== ""
-      ? options.env.AWS_XRAY_DAEMON_ADDRESS
-      : undefined);
+  const address = senderAddress(options.address, options.env, "sender");
   if (address === undefined) return daemonUrl();
-  if (typeof address === "object" && address !== null) {
-    const { host, port } = address;
-    if (
-      typeof host !== "string" || host === "" || !Number.isInteger(port) ||
-      port < 1 || port > 65535
-    ) {
-      throw new RangeError(
-        `Cannot create sender as 'address' must have a host and a port between 1 and 65535: current value is ${
-          JSON.stringify(address)
-        }`,
-      );
-    }
-    return daemonUrl({ host, port });
-  }
+  if (typeof address === "object") return daemonUrl(address);
   if (typeof address === "string" && /^https?:\/\//i.test(address.trim())) {
     try {
       return new URL(PUT_TRACE_SEGMENTS_PATH, address.trim());
