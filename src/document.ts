@@ -36,25 +36,25 @@ export interface ExceptionData {
   truncated?: number;
 }
 
-/** HTTP request fields, camelCase. */
+/** HTTP request fields, camelCase (what `setHttpRequest` takes and keeps). */
 export interface HttpRequestData {
   /** The method. */
   method?: string;
-  /** The URL (no credentials). */
+  /** The URL; credentials are removed and it is cut to 250 characters. */
   url?: string;
-  /** The user agent. */
+  /** The `User-Agent`. */
   userAgent?: string;
   /** The client address. */
   clientIp?: string;
   /** Whether `clientIp` came from `X-Forwarded-For`. */
   xForwardedFor?: boolean;
-  /** Whether the call was traced downstream (subsegments). */
+  /** For outgoing calls: whether the callee was traced. */
   traced?: boolean;
 }
 
-/** HTTP response fields, camelCase. */
+/** HTTP response fields, camelCase (what `setHttpResponse` takes and keeps). */
 export interface HttpResponseData {
-  /** The status code. */
+  /** The status code: ≥ 500 sets fault, 429 throttle + error, ≥ 400 error. */
   status?: number;
   /** The body length in bytes. */
   contentLength?: number;
@@ -128,8 +128,6 @@ export interface EntityData {
   workingDirectory?: string;
   /** Child subsegments not yet sent. */
   children?: EntityData[];
-  /** Number of children (direct and nested) still open. */
-  openChildren: number;
 }
 
 function seconds(ms: number): number {

@@ -73,29 +73,11 @@ export interface SubsegmentOptions {
   startTime?: number;
 }
 
-/** The HTTP request fields of an entity. */
-export interface HttpRequestInfo {
-  /** The method. */
-  method?: string;
-  /** The URL; credentials are removed and it is cut to 250 characters. */
-  url?: string;
-  /** The `User-Agent`. */
-  userAgent?: string;
-  /** The client address. */
-  clientIp?: string;
-  /** Whether `clientIp` came from `X-Forwarded-For`. */
-  xForwardedFor?: boolean;
-  /** For outgoing calls: whether the callee was traced. */
-  traced?: boolean;
-}
+/** The HTTP request fields of an entity (one shape for input and storage). */
+export type HttpRequestInfo = HttpRequestData;
 
-/** The HTTP response fields of an entity. */
-export interface HttpResponseInfo {
-  /** The status code: ≥ 500 sets fault, 429 throttle + error, ≥ 400 error. */
-  status?: number;
-  /** The body length in bytes. */
-  contentLength?: number;
-}
+/** The HTTP response fields of an entity (one shape for input and storage). */
+export type HttpResponseInfo = HttpResponseData;
 
 /** Options for `addError`. */
 export interface AddErrorOptions {
@@ -340,7 +322,7 @@ function newData(
     annotationCount: 0,
     metadata: undefined,
     children: undefined,
-  } as EntityData;
+  };
 }
 
 /**
