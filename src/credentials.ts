@@ -61,22 +61,6 @@ function envString(env: Env | undefined, key: string): string | undefined {
     : undefined;
 }
 
-function checkCredentials(
-  value: AwsCredentials,
-  what: string,
-): AwsCredentials {
-  if (
-    typeof value !== "object" || value === null ||
-    typeof value.accessKeyId !== "string" || value.accessKeyId === "" ||
-    typeof value.secretAccessKey !== "string" || value.secretAccessKey === ""
-  ) {
-    throw new TypeError(
-      `Cannot use ${what} as 'accessKeyId' and 'secretAccessKey' must be non-empty strings`,
-    );
-  }
-  return value;
-}
-
 /**
  * A provider that always returns the same keys.
  *
@@ -95,7 +79,16 @@ function checkCredentials(
 export function staticCredentials(
   credentials: AwsCredentials,
 ): CredentialsProvider {
-  const value = { ...checkCredentials(credentials, "static credentials") };
+  const value = { ...credentials };
+  if (
+    ![value.accessKeyId, value.secretAccessKey].every((key) =>
+      typeof key === "string" && key
+    )
+  ) {
+    throw new TypeError(
+      "Cannot use static credentials as 'accessKeyId' and 'secretAccessKey' must be non-empty strings",
+    );
+  }
   return () => Promise.resolve(value);
 }
 

@@ -2,6 +2,7 @@
 // daemon / collector proxy sender: the request body, and how a response (or a
 // network failure) becomes a SendResult the batcher can act on.
 import type {
+  Clock,
   Sender,
   SendOptions,
   SendResult,
@@ -13,34 +14,23 @@ import { toError, XRayError } from "../errors.ts";
 /** The path of the PutTraceSegments operation. */
 export const PUT_TRACE_SEGMENTS_PATH = "/TraceSegments";
 
-/** Error codes (whole-request or per-document) worth sending again. */
-const TRANSIENT_CODES = new Set([
-  "ThrottledException",
-  "ThrottlingException",
-  "TooManyRequestsException",
-  "RequestLimitExceeded",
-  "ProvisionedThroughputExceededException",
-  "InternalFailure",
-  "InternalError",
-  "InternalServerError",
-  "InternalServiceError",
-  "ServiceUnavailable",
-  "ServiceUnavailableException",
-  "RequestTimeout",
-  "RequestTimeoutException",
-]);
-
-/** Whole-request codes that a fresh set of credentials may fix. */
-export const CREDENTIAL_CODES = new Set([
-  "ExpiredTokenException",
-  "ExpiredToken",
-  "RequestExpired",
-]);
+/**
+ * Error codes (whole-request or per-document) worth sending again, besides
+ * any code with "throttl" in it: TooManyRequestsException,
+ * RequestLimitExceeded, ProvisionedThroughputExceededException,
+ * InternalFailure, InternalError, InternalServerError, InternalServiceError,
+ * ServiceUnavailable(Exception) and RequestTimeout(Exception).
+ */
+const TRANSIENT_CODE =
+  /^(TooManyRequestsException|RequestLimitExceeded|ProvisionedThroughputExceededException|Internal(Failure|Error|ServerError|ServiceError)|(ServiceUnavailable|RequestTimeout)(Exception)?)$/;
 
 /** Whether an error code names a transient condition. */
 export function isTransientCode(code: string): boolean {
-  return TRANSIENT_CODES.has(code) || /throttl/i.test(code);
+  return TRANSIENT_CODE.test(code) || /throttl/i.test(code);
 }
+
+/** Whole-request error codes that a fresh set of credentials may fix. */
+const EXPIRED_CODE = /^(ExpiredToken(Exception)?|RequestExpired)$/;
 
 /** The JSON body of a PutTraceSegments request. */
 export function requestBody(documents: readonly string[]): string {
@@ -63,6 +53,11 @@ export function redactor(secrets: readonly (string | undefined)[]): Redact {
   };
 }
 
+/** A failure worth sending the batch again for. */
+export function retryableFailure(message: string): SendResult {
+  return { ok: false, retryable: true, error: new XRayError(message) };
+}
+
 /** Parses `Retry-After` (seconds or an HTTP date) into milliseconds. */
 export function parseRetryAfter(
   value: string | null,
@@ -76,171 +71,175 @@ export function parseRetryAfter(
   return Math.max(0, date - nowMs);
 }
 
-function errorCode(response: Response, body: unknown): string | undefined {
-  const header = response.headers.get("x-amzn-errortype");
-  if (header) return header.split(":")[0].trim();
-  if (typeof body === "object" && body !== null) {
-    const record = body as Record<string, unknown>;
-    const type = record.__type ?? record.code ?? record.Code;
-    if (typeof type === "string") {
-      const name = type.split("#").pop()!.split(":")[0].trim();
-      if (name) return name;
-    }
-  }
-  return undefined;
+type Fields = Record<string, unknown>;
+
+/** `value` when it is an object (JSON's objects and arrays), else `{}`. */
+function fields(value: unknown): Fields {
+  return typeof value === "object" && value !== null ? value as Fields : {};
 }
 
-function errorMessage(body: unknown): string | undefined {
-  if (typeof body === "object" && body !== null) {
-    const record = body as Record<string, unknown>;
-    const message = record.message ?? record.Message;
-    if (typeof message === "string") return message;
-  }
-  return undefined;
+function stringOrUndefined(value: unknown): string | undefined {
+  return typeof value === "string" ? value : undefined;
 }
 
-function documentId(document: string): string | undefined {
-  try {
-    const parsed = JSON.parse(document);
-    return typeof parsed?.id === "string" ? parsed.id : undefined;
-  } catch {
-    return undefined;
-  }
+/**
+ * The error code from `x-amzn-errortype`, else from the body's `__type`
+ * (`code`, `Code`): `aws.protocols#Name:uri` and `Name:uri` give `Name`.
+ */
+function errorCode(response: Response, body: Fields): string | undefined {
+  const type = response.headers.get("x-amzn-errortype") ||
+    stringOrUndefined(body.__type ?? body.code ?? body.Code)?.split("#").pop();
+  return type?.split(":")[0].trim() || undefined;
 }
 
 function unprocessedList(
-  body: unknown,
+  body: Fields,
   documents: readonly string[],
 ): UnprocessedDocument[] {
-  const list = typeof body === "object" && body !== null
-    ? (body as Record<string, unknown>).UnprocessedTraceSegments
-    : undefined;
+  const list = body.UnprocessedTraceSegments;
   if (!Array.isArray(list) || list.length === 0) return [];
-  const ids = documents.map(documentId);
-  const used = new Set<number>();
-  const result: UnprocessedDocument[] = [];
-  for (const item of list) {
-    const record =
-      (typeof item === "object" && item !== null ? item : {}) as Record<
-        string,
-        unknown
-      >;
-    const id = typeof record.Id === "string" ? record.Id : undefined;
-    let index = -1;
-    if (id !== undefined) {
-      index = ids.findIndex((candidate, i) => candidate === id && !used.has(i));
-      if (index >= 0) used.add(index);
+  // Each document's `id`; one that was matched is cleared, so duplicate ids
+  // in the answer match successive documents.
+  const ids: unknown[] = documents.map((document) => {
+    try {
+      return JSON.parse(document).id;
+    } catch {
+      return undefined;
     }
-    const code = typeof record.ErrorCode === "string"
-      ? record.ErrorCode
-      : "Unknown";
+  });
+  return list.map((item): UnprocessedDocument => {
+    const record = fields(item);
+    const id = stringOrUndefined(record.Id);
+    const index = id === undefined ? -1 : ids.indexOf(id);
+    if (index >= 0) ids[index] = undefined;
+    const errorCode = stringOrUndefined(record.ErrorCode) ?? "Unknown";
     const entry: UnprocessedDocument = {
       index,
-      errorCode: code,
-      retryable: index >= 0 && isTransientCode(code),
+      errorCode,
+      retryable: index >= 0 && isTransientCode(errorCode),
     };
-    if (typeof record.Message === "string") entry.message = record.Message;
-    result.push(entry);
-  }
-  return result;
-}
-
-/** What a failed response told us, besides the SendResult. */
-export interface Interpreted {
-  /** The result for the batcher. */
-  result: SendResult;
-  /** The service's error code, when there was one. */
-  code?: string;
+    const message = stringOrUndefined(record.Message);
+    if (message !== undefined) entry.message = message;
+    return entry;
+  });
 }
 
 /**
  * Reads a PutTraceSegments response to the end (always: Workers cancel
- * responses whose bodies are left unread) and classifies it.
+ * responses whose bodies are left unread) and classifies it. `onExpired` is
+ * called when the service said the credentials expired.
  */
 export async function interpretResponse(
   response: Response,
   documents: readonly string[],
   redact: Redact,
   nowMs: number,
-): Promise<Interpreted> {
+  onExpired?: () => void,
+): Promise<SendResult> {
   let text = "";
   try {
     text = await response.text();
   } catch (e) {
     if (response.ok) {
-      return {
-        result: {
-          ok: false,
-          retryable: true,
-          error: new XRayError(
-            `X-Ray response body failed: ${redact(toError(e).message)}`,
-          ),
-        },
-      };
+      return retryableFailure(
+        `X-Ray response body failed: ${redact(toError(e).message)}`,
+      );
     }
   }
-  let body: unknown;
+  let body: Fields = {};
   try {
-    body = text ? JSON.parse(text) : undefined;
+    body = fields(JSON.parse(text));
   } catch {
-    body = undefined;
+    // No body, or not JSON: the status decides.
   }
   if (response.ok) {
     const unprocessed = unprocessedList(body, documents);
-    return {
-      result: unprocessed.length > 0 ? { ok: true, unprocessed } : { ok: true },
-    };
+    return unprocessed.length > 0 ? { ok: true, unprocessed } : { ok: true };
   }
   const code = errorCode(response, body);
-  const message = errorMessage(body);
+  const expired = code !== undefined && EXPIRED_CODE.test(code);
+  if (expired) onExpired?.();
   const status = response.status;
-  const retryable = status === 429 || status === 408 || status >= 500 ||
-    (code !== undefined &&
-      (isTransientCode(code) || CREDENTIAL_CODES.has(code)));
-  const detail = [code, message].filter(Boolean).join(": ").slice(0, 300);
-  const error = new XRayError(
-    redact(
-      `X-Ray PutTraceSegments failed with HTTP ${status}${
-        detail ? ` (${detail})` : ""
-      }`,
+  const detail = [code, stringOrUndefined(body.message ?? body.Message)]
+    .filter(Boolean).join(": ").slice(0, 300);
+  const result: SendResult = {
+    ok: false,
+    retryable: status === 429 || status === 408 || status >= 500 ||
+      expired || (code !== undefined && isTransientCode(code)),
+    error: new XRayError(
+      redact(
+        `X-Ray PutTraceSegments failed with HTTP ${status}${
+          detail ? ` (${detail})` : ""
+        }`,
+      ),
     ),
-  );
-  const result: SendResult = { ok: false, retryable, error };
+  };
   const retryAfterMs = parseRetryAfter(
     response.headers.get("retry-after"),
     nowMs,
   );
   if (retryAfterMs !== undefined) result.retryAfterMs = retryAfterMs;
-  return { result, code };
+  return result;
 }
 
 /** A transport failure (connection refused, reset, abort) as a SendResult. */
 export function networkFailure(error: unknown, redact: Redact): SendResult {
   const e = toError(error);
-  return {
-    ok: false,
-    retryable: true,
-    error: new XRayError(
-      redact(`X-Ray request failed: ${e.name}: ${e.message}`),
-    ),
-  };
+  return retryableFailure(
+    redact(`X-Ray request failed: ${e.name}: ${e.message}`),
+  );
 }
 
-/** A host and port for a URL (IPv6 in brackets). */
-export function formatHost(address: HostPort): string {
-  return address.host.includes(":") && !address.host.startsWith("[")
-    ? `[${address.host}]:${address.port}`
-    : `${address.host}:${address.port}`;
+/**
+ * POSTs one batch as JSON to `url` and classifies the answer; never throws.
+ * `sign` gives the headers to add (when it throws, that is reported like a
+ * network failure); `onExpired` is as in {@linkcode interpretResponse}.
+ */
+export async function postDocuments(
+  url: URL,
+  documents: readonly string[],
+  fetchFn: typeof fetch | undefined,
+  signal: AbortSignal | undefined,
+  redact: Redact,
+  clock: Clock,
+  sign?: (body: string) => Promise<Record<string, string>>,
+  onExpired?: () => void,
+): Promise<SendResult> {
+  try {
+    const body = requestBody(documents);
+    const headers = sign ? await sign(body) : {};
+    headers["content-type"] = "application/json";
+    const response = await (fetchFn ?? globalThis.fetch)(url.href, {
+      method: "POST",
+      headers,
+      body,
+      signal,
+    });
+    return await interpretResponse(
+      response,
+      documents,
+      redact,
+      clock.now(),
+      onExpired,
+    );
+  } catch (e) {
+    return networkFailure(e, redact);
+  }
 }
 
 /**
  * The PutTraceSegments URL of a daemon / collector proxy at a parsed TCP
- * address, or at the daemon's default 127.0.0.1:2000.
+ * address (IPv6 in brackets), or at the daemon's default 127.0.0.1:2000.
  */
 export function daemonUrl(
-  address: HostPort = { host: "127.0.0.1", port: 2000 },
+  { host, port }: HostPort = { host: "127.0.0.1", port: 2000 },
 ): URL {
-  return new URL(PUT_TRACE_SEGMENTS_PATH, `http://${formatHost(address)}`);
+  return new URL(
+    PUT_TRACE_SEGMENTS_PATH,
+    `http://${
+      host.includes(":") && !host.startsWith("[") ? `[${host}]` : host
+    }:${port}`,
+  );
 }
 
 /**
@@ -251,26 +250,15 @@ export function daemonUrl(
 export function unsignedSender(url: URL, fetchFn?: typeof fetch): Sender {
   const redact = redactor([]);
   return {
-    async send(
-      documents: string[],
-      sendOptions?: SendOptions,
-    ): Promise<SendResult> {
-      try {
-        const response = await (fetchFn ?? globalThis.fetch)(url.href, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: requestBody(documents),
-          signal: sendOptions?.signal,
-        });
-        return (await interpretResponse(
-          response,
-          documents,
-          redact,
-          Date.now(),
-        )).result;
-      } catch (e) {
-        return networkFailure(e, redact);
-      }
+    send(documents: string[], sendOptions?: SendOptions): Promise<SendResult> {
+      return postDocuments(
+        url,
+        documents,
+        fetchFn,
+        sendOptions?.signal,
+        redact,
+        Date,
+      );
     },
   };
 }

@@ -1,26 +1,25 @@
 /**
  * A sender that calls X-Ray's `PutTraceSegments` directly:
  * `POST /TraceSegments` on `https://xray.<region>.amazonaws.com`, signed with
- * SigV4 (service `xray`) on Web Crypto through `aws4fetch`.
+ * SigV4 (service `xray`) on Web Crypto.
  *
  * @module
  */
 
-import { AwsV4Signer } from "aws4fetch";
 import type { Clock, Sender, SendOptions, SendResult } from "../types.ts";
 import {
+  type AwsCredentials,
   CredentialsError,
   type CredentialsSource,
   toCredentialsProvider,
 } from "../credentials.ts";
-import { toError, XRayError } from "../errors.ts";
+import { toError } from "../errors.ts";
+import { signRequest } from "../_sigv4.ts";
 import {
-  CREDENTIAL_CODES,
-  interpretResponse,
-  networkFailure,
+  postDocuments,
   PUT_TRACE_SEGMENTS_PATH,
   redactor,
-  requestBody,
+  retryableFailure,
 } from "./_put_trace_segments.ts";
 
 /** Options for {@linkcode xrayApiSender}. */
@@ -41,10 +40,6 @@ export interface XRayApiSenderOptions {
   fetch?: typeof fetch;
   /** The time source for signing. @default Date */
   clock?: Clock;
-}
-
-function amzDate(ms: number): string {
-  return new Date(ms).toISOString().replace(/[:-]|\.\d{3}/g, "");
 }
 
 /**
@@ -68,109 +63,86 @@ function amzDate(ms: number): string {
  */
 export function xrayApiSender(options: XRayApiSenderOptions): Sender {
   const region = options?.region;
-  if (typeof region !== "string" || !/^[a-z0-9-]{1,64}$/.test(region)) {
-    throw new TypeError(
-      `Cannot create sender as 'region' must be an AWS region such as us-east-1: current value is ${
-        JSON.stringify(region)
+  const invalid = (name: string, requirement: string, value: unknown) =>
+    new TypeError(
+      `Cannot create sender as '${name}' must be ${requirement}: current value is ${
+        JSON.stringify(value)
       }`,
     );
+  if (typeof region !== "string" || !/^[a-z0-9-]{1,64}$/.test(region)) {
+    throw invalid("region", "an AWS region such as us-east-1", region);
   }
-  if (options.credentials === undefined || options.credentials === null) {
-    throw new TypeError(
-      "Cannot create sender as 'credentials' is required: pass keys, fromEnv(env) or defaultCredentials()",
+  if (options.credentials == null) {
+    throw invalid(
+      "credentials",
+      "keys, fromEnv(env) or defaultCredentials()",
+      options.credentials,
     );
   }
   const provider = toCredentialsProvider(options.credentials);
-  let url: URL;
+  let url: URL | undefined;
   try {
     url = new URL(
       PUT_TRACE_SEGMENTS_PATH,
       options.endpoint ?? `https://xray.${region}.amazonaws.com`,
     );
   } catch {
-    throw new TypeError(
-      `Cannot create sender as 'endpoint' must be a URL: current value is ${
-        JSON.stringify(options.endpoint)
-      }`,
-    );
+    // Reported below with the wrong scheme.
   }
-  if (url.protocol !== "https:" && url.protocol !== "http:") {
-    throw new TypeError(
-      `Cannot create sender as 'endpoint' must be an http(s) URL: current value is ${
-        JSON.stringify(options.endpoint)
-      }`,
-    );
+  if (url?.protocol !== "https:" && url?.protocol !== "http:") {
+    throw invalid("endpoint", "an http(s) URL", options.endpoint);
   }
+  const endpoint = url;
   const clock: Clock = options.clock ?? Date;
   let forceRefresh = false;
+  const onExpired = () => {
+    forceRefresh = true;
+  };
 
   return {
     async send(
       documents: string[],
       sendOptions?: SendOptions,
     ): Promise<SendResult> {
-      let credentials;
+      let credentials: AwsCredentials;
       try {
         credentials = await provider(
           forceRefresh ? { forceRefresh } : undefined,
         );
         forceRefresh = false;
       } catch (e) {
-        return {
-          ok: false,
-          retryable: true,
-          // Only our own providers' messages are known to hold no secrets.
-          error: new XRayError(
-            `Cannot sign the X-Ray request: ${
-              e instanceof CredentialsError
-                ? e.message
-                : `the credentials provider failed (${toError(e).name})`
-            }`,
-          ),
-        };
+        // Only our own providers' messages are known to hold no secrets.
+        return retryableFailure(
+          `Cannot sign the X-Ray request: ${
+            e instanceof CredentialsError
+              ? e.message
+              : `the credentials provider failed (${toError(e).name})`
+          }`,
+        );
       }
-      const redact = redactor([
-        credentials.secretAccessKey,
-        credentials.sessionToken,
-        credentials.accessKeyId,
-      ]);
-      try {
-        const body = requestBody(documents);
-        const signer = new AwsV4Signer({
-          method: "POST",
-          url: url.href,
-          headers: { "content-type": "application/json" },
-          body,
-          accessKeyId: credentials.accessKeyId,
-          secretAccessKey: credentials.secretAccessKey,
-          sessionToken: credentials.sessionToken,
-          service: "xray",
-          region,
-          datetime: amzDate(clock.now()),
-        });
-        const signed = await signer.sign();
-        const response = await (options.fetch ?? globalThis.fetch)(
-          signed.url,
-          {
-            method: signed.method,
-            headers: signed.headers,
+      return postDocuments(
+        endpoint,
+        documents,
+        options.fetch,
+        sendOptions?.signal,
+        redactor([
+          credentials.secretAccessKey,
+          credentials.sessionToken,
+          credentials.accessKeyId,
+        ]),
+        clock,
+        (body) =>
+          signRequest(
+            credentials,
+            region,
+            "xray",
+            "POST",
+            endpoint,
             body,
-            signal: sendOptions?.signal,
-          },
-        );
-        const { result, code } = await interpretResponse(
-          response,
-          documents,
-          redact,
-          clock.now(),
-        );
-        if (code !== undefined && CREDENTIAL_CODES.has(code)) {
-          forceRefresh = true;
-        }
-        return result;
-      } catch (e) {
-        return networkFailure(e, redact);
-      }
+            clock.now(),
+          ),
+        onExpired,
+      );
     },
   };
 }

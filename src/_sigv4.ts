@@ -1,0 +1,122 @@
+// A minimal AWS Signature Version 4 (AWS4-HMAC-SHA256) signer on Web Crypto
+// (crypto.subtle HMAC-SHA256 and SHA-256, TextEncoder), for the requests this
+// package signs: a POST of a JSON body to a fixed API path such as
+// /TraceSegments. Region and service are given, never guessed from the URL.
+//
+// Signed headers are host, x-amz-date and, with a session token,
+// x-amz-security-token: what aws4fetch signed for these requests, minus
+// content-type. No x-amz-content-sha256 header is sent (aws4fetch sends it
+// only for S3; the payload hash is part of the signature either way).
+//
+// Limits, by design: the URL's path is used as is, so it must need no SigV4
+// escaping (the paths we sign are plain letters), and its query string must
+// be empty (the URLs we sign have none).
+import type { AwsCredentials } from "./credentials.ts";
+
+let encoder: TextEncoder | undefined;
+// The last derived signing key and what it was derived from (the secret, the
+// date, region and service): one entry is all a process signing with one set
+// of keys needs, and it cannot grow.
+let cachedFor: string | undefined;
+let cachedKey: Promise<CryptoKey> | undefined;
+
+function bytes(text: string): Uint8Array<ArrayBuffer> {
+  return (encoder ??= new TextEncoder()).encode(text);
+}
+
+function hex(buffer: ArrayBuffer): string {
+  let out = "";
+  for (const byte of new Uint8Array(buffer)) {
+    out += (byte + 256).toString(16).slice(1);
+  }
+  return out;
+}
+
+function hmacKey(raw: BufferSource): Promise<CryptoKey> {
+  return crypto.subtle.importKey(
+    "raw",
+    raw,
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
+}
+
+function hmac(key: CryptoKey, text: string): Promise<ArrayBuffer> {
+  return crypto.subtle.sign("HMAC", key, bytes(text));
+}
+
+async function sha256Hex(text: string): Promise<string> {
+  return hex(await crypto.subtle.digest("SHA-256", bytes(text)));
+}
+
+/** `kSigning` for a secret and a `date/region/service/aws4_request` scope. */
+async function signingKey(secret: string, scope: string): Promise<CryptoKey> {
+  let key: BufferSource = bytes("AWS4" + secret);
+  for (const part of scope.split("/")) {
+    key = await hmac(await hmacKey(key), part);
+  }
+  return hmacKey(key);
+}
+
+/**
+ * Signs a request with SigV4.
+ *
+ * @param credentials The keys (and session token) to sign with.
+ * @param region The region, such as `us-east-1`.
+ * @param service The signing name, such as `xray`.
+ * @param method The HTTP method, upper case.
+ * @param url The URL (path needing no escaping, no query string).
+ * @param body The request body.
+ * @param nowMs The signing time, in epoch milliseconds.
+ * @returns The headers to send: `x-amz-date`, `x-amz-security-token` when
+ * there is a session token, and `authorization`.
+ */
+export async function signRequest(
+  credentials: AwsCredentials,
+  region: string,
+  service: string,
+  method: string,
+  url: URL,
+  body: string,
+  nowMs: number,
+): Promise<Record<string, string>> {
+  // 20261123T123600Z
+  const amzDate = new Date(nowMs).toISOString().replace(/[:-]|\.\d{3}/g, "");
+  const scope = `${amzDate.slice(0, 8)}/${region}/${service}/aws4_request`;
+  const token = credentials.sessionToken;
+  const headers: Record<string, string> = { "x-amz-date": amzDate };
+  let signedHeaders = "host;x-amz-date";
+  let canonicalHeaders = `host:${url.host}\nx-amz-date:${amzDate}\n`;
+  if (token) {
+    headers["x-amz-security-token"] = token;
+    signedHeaders += ";x-amz-security-token";
+    canonicalHeaders += `x-amz-security-token:${token}\n`;
+  }
+  // The scope ends at its first "/aws4_request" (region and service hold no
+  // "/"), so scope + secret names one pair.
+  const keyFor = scope + credentials.secretAccessKey;
+  if (keyFor !== cachedFor) {
+    cachedFor = keyFor;
+    cachedKey = signingKey(credentials.secretAccessKey, scope);
+  }
+  // Awaited before anything else, so a failed derivation is never left
+  // unhandled (it would fail each request with this key: Web Crypto does not
+  // fail on HMAC with a non-empty key).
+  const key = await cachedKey!;
+  const canonicalRequest =
+    `${method}\n${url.pathname}\n\n${canonicalHeaders}\n${signedHeaders}\n${await sha256Hex(
+      body,
+    )}`;
+  const signature = hex(
+    await hmac(
+      key,
+      `AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${await sha256Hex(
+        canonicalRequest,
+      )}`,
+    ),
+  );
+  headers.authorization =
+    `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
+  return headers;
+}
