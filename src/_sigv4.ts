@@ -14,11 +14,11 @@
 import type { AwsCredentials } from "./credentials.ts";
 
 let encoder: TextEncoder | undefined;
-// The last derived signing key and what it was derived from (the secret, the
-// date, region and service): one entry is all a process signing with one set
-// of keys needs, and it cannot grow.
+// The last derived signing key and what it was derived from (the scope, which
+// names date, region and service, and the secret): one entry is all a process
+// signing with one set of keys needs, and it cannot grow.
 let cachedFor: string | undefined;
-let cachedKey: Promise<CryptoKey> | undefined;
+let cachedKey: Promise<BufferSource> | undefined;
 
 function bytes(text: string): Uint8Array<ArrayBuffer> {
   return (encoder ??= new TextEncoder()).encode(text);
@@ -32,18 +32,18 @@ function hex(buffer: ArrayBuffer): string {
   return out;
 }
 
-function hmacKey(raw: BufferSource): Promise<CryptoKey> {
-  return crypto.subtle.importKey(
-    "raw",
-    raw,
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
+async function hmac(key: BufferSource, text: string): Promise<ArrayBuffer> {
+  return crypto.subtle.sign(
+    "HMAC",
+    await crypto.subtle.importKey(
+      "raw",
+      key,
+      { name: "HMAC", hash: "SHA-256" },
+      false,
+      ["sign"],
+    ),
+    bytes(text),
   );
-}
-
-function hmac(key: CryptoKey, text: string): Promise<ArrayBuffer> {
-  return crypto.subtle.sign("HMAC", key, bytes(text));
 }
 
 async function sha256Hex(text: string): Promise<string> {
@@ -51,12 +51,13 @@ async function sha256Hex(text: string): Promise<string> {
 }
 
 /** `kSigning` for a secret and a `date/region/service/aws4_request` scope. */
-async function signingKey(secret: string, scope: string): Promise<CryptoKey> {
+async function signingKey(
+  secret: string,
+  scope: string,
+): Promise<BufferSource> {
   let key: BufferSource = bytes("AWS4" + secret);
-  for (const part of scope.split("/")) {
-    key = await hmac(await hmacKey(key), part);
-  }
-  return hmacKey(key);
+  for (const part of scope.split("/")) key = await hmac(key, part);
+  return key;
 }
 
 /**
@@ -104,15 +105,13 @@ export async function signRequest(
   // unhandled (it would fail each request with this key: Web Crypto does not
   // fail on HMAC with a non-empty key).
   const key = await cachedKey!;
-  const canonicalRequest =
-    `${method}\n${url.pathname}\n\n${canonicalHeaders}\n${signedHeaders}\n${await sha256Hex(
-      body,
-    )}`;
   const signature = hex(
     await hmac(
       key,
       `AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${await sha256Hex(
-        canonicalRequest,
+        `${method}\n${url.pathname}\n\n${canonicalHeaders}\n${signedHeaders}\n${await sha256Hex(
+          body,
+        )}`,
       )}`,
     ),
   );

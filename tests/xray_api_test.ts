@@ -432,6 +432,166 @@ Deno.test("a 500 from the X-Ray endpoint is retried with a fresh signature and d
   }
 });
 
+Deno.test("xrayApiSender reads error codes, messages, Retry-After and unprocessed documents from the answer", async () => {
+  const [a, b] = makeDocuments(2);
+  // A third document with the first one's id: the answer's ids match in order.
+  const docs = [a, b, a];
+  const cases: [() => Response, unknown][] = [
+    [
+      () =>
+        Response.json({ message: "bad" }, {
+          status: 400,
+          headers: {
+            "x-amzn-errortype":
+              "InvalidRequestException:http://internal.amazon.com/coral/",
+          },
+        }),
+      {
+        ok: false,
+        retryable: false,
+        message:
+          "X-Ray PutTraceSegments failed with HTTP 400 (InvalidRequestException: bad)",
+      },
+    ],
+    [
+      () =>
+        Response.json({
+          __type: "com.amazonaws.xray#ThrottledException",
+          Message: "slow down",
+        }, { status: 400 }),
+      {
+        ok: false,
+        retryable: true,
+        message:
+          "X-Ray PutTraceSegments failed with HTTP 400 (ThrottledException: slow down)",
+      },
+    ],
+    [
+      () => Response.json({ code: "RequestExpired" }, { status: 403 }),
+      {
+        ok: false,
+        retryable: true,
+        message: "X-Ray PutTraceSegments failed with HTTP 403 (RequestExpired)",
+      },
+    ],
+    [
+      () => Response.json({ Code: "AccessDenied" }, { status: 403 }),
+      {
+        ok: false,
+        retryable: false,
+        message: "X-Ray PutTraceSegments failed with HTTP 403 (AccessDenied)",
+      },
+    ],
+    [
+      () =>
+        new Response(null, { status: 503, headers: { "retry-after": "1.5" } }),
+      {
+        ok: false,
+        retryable: true,
+        message: "X-Ray PutTraceSegments failed with HTTP 503",
+        retryAfterMs: 1500,
+      },
+    ],
+    [
+      () =>
+        new Response("<html>", {
+          status: 429,
+          headers: {
+            "retry-after": new Date(FIXED_TIME + 10_000).toUTCString(),
+          },
+        }),
+      {
+        ok: false,
+        retryable: true,
+        message: "X-Ray PutTraceSegments failed with HTTP 429",
+        retryAfterMs: 10_000,
+      },
+    ],
+    [
+      () =>
+        new Response(null, {
+          status: 500,
+          headers: { "retry-after": new Date(FIXED_TIME - 5000).toUTCString() },
+        }),
+      {
+        ok: false,
+        retryable: true,
+        message: "X-Ray PutTraceSegments failed with HTTP 500",
+        retryAfterMs: 0,
+      },
+    ],
+    [
+      () =>
+        new Response(null, { status: 502, headers: { "retry-after": "soon" } }),
+      {
+        ok: false,
+        retryable: true,
+        message: "X-Ray PutTraceSegments failed with HTTP 502",
+      },
+    ],
+    [() => new Response("not json"), { ok: true }],
+    [() => Response.json({ UnprocessedTraceSegments: [] }), { ok: true }],
+    [
+      () =>
+        Response.json({
+          UnprocessedTraceSegments: [
+            { Id: idOf(a), ErrorCode: "ThrottledException", Message: "m" },
+            { Id: "not-sent", ErrorCode: "InternalFailure" },
+            { Id: idOf(a), ErrorCode: "InvalidSegment" },
+            { ErrorCode: 5 },
+            null,
+            { Id: idOf(b), ErrorCode: "ServiceUnavailable" },
+          ],
+        }),
+      {
+        ok: true,
+        unprocessed: [
+          {
+            index: 0,
+            errorCode: "ThrottledException",
+            retryable: true,
+            message: "m",
+          },
+          { index: -1, errorCode: "InternalFailure", retryable: false },
+          { index: 2, errorCode: "InvalidSegment", retryable: false },
+          { index: -1, errorCode: "Unknown", retryable: false },
+          { index: -1, errorCode: "Unknown", retryable: false },
+          { index: 1, errorCode: "ServiceUnavailable", retryable: true },
+        ],
+      },
+    ],
+    [
+      () =>
+        new Response(
+          new ReadableStream({
+            pull(controller) {
+              controller.error(new TypeError("connection reset"));
+            },
+          }),
+        ),
+      {
+        ok: false,
+        retryable: true,
+        message: "X-Ray response body failed: connection reset",
+      },
+    ],
+  ];
+  for (const [respond, expected] of cases) {
+    const sender = xrayApiSender({
+      region: REGION,
+      credentials: CREDENTIALS,
+      clock: { now: () => FIXED_TIME },
+      fetch: () => Promise.resolve(respond()),
+    });
+    const result = await sender.send(docs);
+    const { error, ...rest } = result as { error?: Error };
+    assert.deepEqual(
+      error ? { ...rest, message: error.message } : rest,
+      expected,
+    );
+  }
+});
+
 // ---- end to end against moto_server ----
 
 async function startMoto(): Promise<

@@ -58,19 +58,6 @@ export function retryableFailure(message: string): SendResult {
   return { ok: false, retryable: true, error: new XRayError(message) };
 }
 
-/** Parses `Retry-After` (seconds or an HTTP date) into milliseconds. */
-export function parseRetryAfter(
-  value: string | null,
-  nowMs: number,
-): number | undefined {
-  if (value === null) return undefined;
-  const text = value.trim();
-  if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
-  const date = Date.parse(text);
-  if (Number.isNaN(date)) return undefined;
-  return Math.max(0, date - nowMs);
-}
-
 type Fields = Record<string, unknown>;
 
 /** `value` when it is an object (JSON's objects and arrays), else `{}`. */
@@ -85,11 +72,12 @@ function stringOrUndefined(value: unknown): string | undefined {
 /**
  * The error code from `x-amzn-errortype`, else from the body's `__type`
  * (`code`, `Code`): `aws.protocols#Name:uri` and `Name:uri` give `Name`.
+ * `""` when there is none.
  */
-function errorCode(response: Response, body: Fields): string | undefined {
+function errorCode(response: Response, body: Fields): string {
   const type = response.headers.get("x-amzn-errortype") ||
     stringOrUndefined(body.__type ?? body.code ?? body.Code)?.split("#").pop();
-  return type?.split(":")[0].trim() || undefined;
+  return type?.split(":")[0].trim() ?? "";
 }
 
 function unprocessedList(
@@ -157,15 +145,15 @@ export async function interpretResponse(
     return unprocessed.length > 0 ? { ok: true, unprocessed } : { ok: true };
   }
   const code = errorCode(response, body);
-  const expired = code !== undefined && EXPIRED_CODE.test(code);
+  const expired = EXPIRED_CODE.test(code);
   if (expired) onExpired?.();
   const status = response.status;
   const detail = [code, stringOrUndefined(body.message ?? body.Message)]
     .filter(Boolean).join(": ").slice(0, 300);
   const result: SendResult = {
     ok: false,
-    retryable: status === 429 || status === 408 || status >= 500 ||
-      expired || (code !== undefined && isTransientCode(code)),
+    retryable: status === 429 || status === 408 || status >= 500 || expired ||
+      isTransientCode(code),
     error: new XRayError(
       redact(
         `X-Ray PutTraceSegments failed with HTTP ${status}${
@@ -174,11 +162,14 @@ export async function interpretResponse(
       ),
     ),
   };
-  const retryAfterMs = parseRetryAfter(
-    response.headers.get("retry-after"),
-    nowMs,
-  );
-  if (retryAfterMs !== undefined) result.retryAfterMs = retryAfterMs;
+  // Retry-After: seconds, or an HTTP date (NaN when it is neither).
+  const retryAfter = response.headers.get("retry-after")?.trim();
+  if (retryAfter) {
+    const ms = /^\d+(\.\d+)?$/.test(retryAfter)
+      ? Math.round(Number(retryAfter) * 1000)
+      : Math.max(0, Date.parse(retryAfter) - nowMs);
+    if (ms >= 0) result.retryAfterMs = ms;
+  }
   return result;
 }
 
