@@ -16,9 +16,11 @@ import type { AwsCredentials } from "./credentials.ts";
 let encoder: TextEncoder | undefined;
 // The last derived signing key and what it was derived from (the scope, which
 // names date, region and service, and the secret): one entry is all a process
-// signing with one set of keys needs, and it cannot grow.
+// signing with one set of keys needs, and it cannot grow. Only derived keys
+// are kept, never a pending promise: on Workers a promise must not be awaited
+// by a request other than the one that created it.
 let cachedFor: string | undefined;
-let cachedKey: Promise<BufferSource> | undefined;
+let cachedKey: BufferSource | undefined;
 
 function bytes(text: string): Uint8Array<ArrayBuffer> {
   return (encoder ??= new TextEncoder()).encode(text);
@@ -97,17 +99,15 @@ export async function signRequest(
   // The scope ends at its first "/aws4_request" (region and service hold no
   // "/"), so scope + secret names one pair.
   const keyFor = scope + credentials.secretAccessKey;
+  let key = cachedKey;
   if (keyFor !== cachedFor) {
+    key = await signingKey(credentials.secretAccessKey, scope);
     cachedFor = keyFor;
-    cachedKey = signingKey(credentials.secretAccessKey, scope);
+    cachedKey = key;
   }
-  // Awaited before anything else, so a failed derivation is never left
-  // unhandled (it would fail each request with this key: Web Crypto does not
-  // fail on HMAC with a non-empty key).
-  const key = await cachedKey!;
   const signature = hex(
     await hmac(
-      key,
+      key!,
       `AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${await sha256Hex(
         `${method}\n${url.pathname}\n\n${canonicalHeaders}\n${signedHeaders}\n${await sha256Hex(
           body,
