@@ -151,15 +151,6 @@ export function emptyStats(): TracerStats {
   };
 }
 
-const REASON_TEXT: Record<DropReason, string> = {
-  queueFull: "queue full",
-  tooLarge: "too large",
-  rejected: "rejected",
-  retriesExhausted: "retries exhausted",
-  shutdown: "shutdown",
-  timeout: "in flight at the shutdown deadline",
-};
-
 /** The longest delay `setTimeout` takes. */
 const MAX_MS = 2_147_483_647;
 const MAX = Number.MAX_SAFE_INTEGER;
@@ -194,17 +185,19 @@ function plural(count: number, noun: string): string {
   return `${count} ${noun}${count === 1 ? "" : "s"}`;
 }
 
+function unaccepted(count: number): Error {
+  return new XRayError(`X-Ray did not accept ${plural(count, "document")}`);
+}
+
 function fail(error: Error): SendResult {
   return { ok: false, retryable: true, error };
 }
 
+/** Sleeps `ms`; an abort only clears the timer (the batcher stops waiting). */
 function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => {
-      clearTimeout(timer);
-      resolve();
-    });
+    signal.onabort = () => clearTimeout(timer);
   });
 }
 
@@ -281,7 +274,7 @@ export function createBatcher(options: BatcherOptions): Batcher {
   // during one request (an AbortSignal is one) is touched while handling
   // another. Each request and each backoff gets its own AbortController.
   let stopped = false;
-  const stoppers = new Set<(result: SendResult) => void>();
+  const stoppers = new Set<() => void>();
   // The batches in flight; a batch shrinks in place to the documents it
   // sends again.
   const tasks = new Set<Entry[]>();
@@ -326,7 +319,13 @@ export function createBatcher(options: BatcherOptions): Batcher {
         reported[reason as DropReason];
       if (count) {
         total += count;
-        parts.push(`${count} ${REASON_TEXT[reason as DropReason]}`);
+        parts.push(
+          `${count} ${
+            reason === "timeout"
+              ? "in flight at the shutdown deadline"
+              : reason.replace(/[A-Z]/g, " $&").toLowerCase()
+          }`,
+        );
       }
     }
     if (!total) return;
@@ -419,11 +418,11 @@ export function createBatcher(options: BatcherOptions): Batcher {
     ms = 0,
   ): Promise<SendResult | void> {
     const controller = new AbortController();
-    let stop!: (result: SendResult) => void;
+    let stop!: (result?: SendResult) => void;
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       return await Promise.race([
-        new Promise<SendResult>((resolve) => {
+        new Promise<SendResult | void>((resolve) => {
           stop = (result): void => {
             // Settle first: aborting may throw in Workers (see `stoppers`).
             resolve(result);
@@ -456,9 +455,7 @@ export function createBatcher(options: BatcherOptions): Batcher {
         (signal) => sender.send(entries.map((e) => e.doc), { signal }),
         requestTimeoutMs,
       ) as SendResult;
-      if (stopped) {
-        return finish(entries, "timeout", result.ok ? undefined : result.error);
-      }
+      if (stopped) break;
       let error: Error;
       let wait = 0;
       if (result.ok) {
@@ -480,22 +477,14 @@ export function createBatcher(options: BatcherOptions): Batcher {
         finish(
           entries.filter((_, i) => !again.has(i)),
           "rejected",
-          rejected > 0
-            ? new XRayError(
-              `X-Ray did not accept ${plural(rejected, "document")}`,
-            )
-            : undefined,
+          rejected > 0 ? unaccepted(rejected) : undefined,
           rejected,
           rejectedCodes,
         );
         if (!retry.length) return;
         entries.splice(0, Infinity, ...retry);
         progress();
-        error = new XRayError(
-          `X-Ray left ${
-            plural(retry.length, "document")
-          } unprocessed with a transient error`,
-        );
+        error = unaccepted(retry.length);
       } else if (result.retryable) {
         error = result.error;
         wait = result.retryAfterMs ?? 0;
@@ -515,9 +504,11 @@ export function createBatcher(options: BatcherOptions): Batcher {
         ),
       );
       await guarded((signal) => sleep(delay, signal));
-      if (stopped) return finish(entries, "timeout");
+      if (stopped) break;
       stats.retried += entries.length;
     }
+    // Stopped at the shutdown deadline.
+    finish(entries, "timeout");
   }
 
   function enqueue(document: string): void {
@@ -597,12 +588,9 @@ export function createBatcher(options: BatcherOptions): Batcher {
       await drain(flushOptions?.timeoutMs);
       // Past the deadline: abandon what is in flight and what still waits.
       stopped = true;
-      const abandoned = fail(
-        new XRayError("X-Ray request abandoned at shutdown"),
-      );
       for (const stop of stoppers) {
         try {
-          stop(abandoned);
+          stop();
         } catch {
           // Touching another request's I/O (Workers) must not stop the rest.
         }
