@@ -152,8 +152,9 @@ export function emptyStats(): TracerStats {
 }
 
 /** The longest delay `setTimeout` takes. */
-const MAX_MS = 2_147_483_647;
-const MAX = Number.MAX_SAFE_INTEGER;
+const MAX_MS = 2 ** 31 - 1;
+/** Number.MAX_SAFE_INTEGER */
+const MAX = 2 ** 53 - 1;
 
 /**
  * `[name, default, min, max]` of every integer option, in the order
@@ -161,9 +162,9 @@ const MAX = Number.MAX_SAFE_INTEGER;
  */
 const LIMITS = [
   ["maxQueueDocuments", 10_000, 1, MAX],
-  ["maxQueueBytes", 16 * 1024 * 1024, 1, MAX],
+  ["maxQueueBytes", 2 ** 24, 1, MAX], // 16 MiB
   ["maxBatchDocuments", MAX_BATCH_DOCUMENTS, 1, MAX_BATCH_DOCUMENTS],
-  ["maxBatchBytes", 1024 * 1024, 1, MAX],
+  ["maxBatchBytes", 2 ** 20, 1, MAX], // 1 MiB
   ["maxDocumentBytes", MAX_DOCUMENT_BYTES, 1, MAX],
   ["flushIntervalMs", 0, 0, MAX_MS],
   ["concurrency", 2, 1, MAX_CONCURRENCY],
@@ -346,13 +347,11 @@ export function createBatcher(options: BatcherOptions): Batcher {
     reason: DropReason,
     count: number,
     cause?: Error,
-    errorCodes: string[] = [],
   ): void {
     if (count <= 0) return;
     stats.dropped[reason] += count;
     droppedTotal += count;
     lastCause = cause ?? lastCause;
-    for (const code of errorCodes) codes.add(code);
     const now = clock.now();
     if (burstStart === undefined) {
       burstStart = now;
@@ -371,12 +370,11 @@ export function createBatcher(options: BatcherOptions): Batcher {
     reason: DropReason,
     cause?: Error,
     count = entries.length,
-    errorCodes?: string[],
   ): void {
     for (const entry of entries) heldBytes -= entry.bytes;
     held -= entries.length;
     stats.sent += entries.length - count;
-    drop(reason, count, cause, errorCodes);
+    drop(reason, count, cause);
   }
 
   const isFull = (): boolean =>
@@ -456,48 +454,44 @@ export function createBatcher(options: BatcherOptions): Batcher {
         requestTimeoutMs,
       ) as SendResult;
       if (stopped) break;
-      let error: Error;
-      let wait = 0;
-      if (result.ok) {
-        // Documents answered unprocessed with a transient error are sent
-        // again; the others count as rejected, the rest as sent.
-        const unprocessed = result.unprocessed ?? [];
-        const again = new Set<number>();
-        const rejectedCodes: string[] = [];
-        for (const { index, retryable, errorCode } of unprocessed) {
-          if (retryable && entries[index] && !again.has(index)) {
-            again.add(index);
-          } else {
-            rejectedCodes.push(errorCode);
-          }
-        }
-        const retry = entries.filter((_, i) => again.has(i));
-        const rejected = Math.min(unprocessed.length, entries.length) -
-          again.size;
-        finish(
-          entries.filter((_, i) => !again.has(i)),
-          "rejected",
-          rejected > 0 ? unaccepted(rejected) : undefined,
-          rejected,
-          rejectedCodes,
-        );
-        if (!retry.length) return;
-        entries.splice(0, Infinity, ...retry);
-        progress();
-        error = unaccepted(retry.length);
-      } else if (result.retryable) {
-        error = result.error;
-        wait = result.retryAfterMs ?? 0;
-      } else {
-        return finish(entries, "rejected", result.error);
+      // A failed request counts as every document unprocessed.
+      const unprocessed: {
+        index: number;
+        retryable: boolean;
+        errorCode?: string;
+      }[] = result.ok
+        ? result.unprocessed ?? []
+        : entries.map((_, index) => ({ index, retryable: result.retryable }));
+      const again = new Set(
+        unprocessed.filter((u) => u.retryable && entries[u.index]).map((u) =>
+          u.index
+        ),
+      );
+      const rejected = Math.min(unprocessed.length, entries.length) -
+        again.size;
+      const error = result.ok
+        ? unprocessed.length ? unaccepted(unprocessed.length) : undefined
+        : result.error;
+      finish(
+        entries.filter((_, i) => !again.has(i)),
+        "rejected",
+        error,
+        rejected,
+      );
+      // The error codes of rejected documents go into the next report.
+      for (const { index, errorCode } of unprocessed) {
+        if (errorCode && !again.has(index)) codes.add(errorCode);
       }
+      if (!again.size) return;
+      entries.splice(0, Infinity, ...entries.filter((_, i) => again.has(i)));
+      progress();
       if (retries >= maxRetries) {
         return finish(entries, "retriesExhausted", error);
       }
       const delay = Math.min(
         maxBackoffMs,
         Math.max(
-          wait,
+          result.ok ? 0 : result.retryAfterMs ?? 0,
           Math.floor(
             random() * Math.min(maxBackoffMs, backoffBaseMs * 2 ** retries),
           ),
