@@ -260,9 +260,8 @@ export function createBatcher(options: BatcherOptions): Batcher {
   // in flight is older than every queued one.
   const queue: Entry[] = [];
   let queueBytes = 0;
-  // Documents (and their bytes) queued or in flight.
-  let held = 0;
-  let heldBytes = 0;
+  // Documents queued or in flight (and their bytes) are stats.queued and
+  // stats.queuedBytes.
   let nextSeq = 0;
   // Documents with seq <= drainThrough go out in partial batches.
   let drainThrough = -1;
@@ -320,13 +319,8 @@ export function createBatcher(options: BatcherOptions): Batcher {
         reported[reason as DropReason];
       if (count) {
         total += count;
-        parts.push(
-          `${count} ${
-            reason === "timeout"
-              ? "in flight at the shutdown deadline"
-              : reason.replace(/[A-Z]/g, " $&").toLowerCase()
-          }`,
-        );
+        // By the stats key: "queueFull 3".
+        parts.push(`${reason} ${count}`);
       }
     }
     if (!total) return;
@@ -371,8 +365,8 @@ export function createBatcher(options: BatcherOptions): Batcher {
     cause?: Error,
     count = entries.length,
   ): void {
-    for (const entry of entries) heldBytes -= entry.bytes;
-    held -= entries.length;
+    for (const entry of entries) stats.queuedBytes -= entry.bytes;
+    stats.queued -= entries.length;
     stats.sent += entries.length - count;
     drop(reason, count, cause);
   }
@@ -521,13 +515,14 @@ export function createBatcher(options: BatcherOptions): Batcher {
           ),
         );
       } else if (
-        held >= maxQueueDocuments || heldBytes + bytes > maxQueueBytes
+        stats.queued >= maxQueueDocuments ||
+        stats.queuedBytes + bytes > maxQueueBytes
       ) {
         drop("queueFull", 1);
       } else {
         queue.push({ doc: document, bytes, seq: nextSeq++ });
-        held++;
-        heldBytes += bytes;
+        stats.queued++;
+        stats.queuedBytes += bytes;
         queueBytes += bytes;
         if (isFull()) {
           if (!pumpScheduled) queueMicrotask(pump);
@@ -566,7 +561,7 @@ export function createBatcher(options: BatcherOptions): Batcher {
     return {
       sent: stats.sent - sentBefore,
       dropped: droppedTotal - droppedBefore,
-      remaining: held,
+      remaining: stats.queued,
     };
   }
 
@@ -601,8 +596,6 @@ export function createBatcher(options: BatcherOptions): Batcher {
     },
     stats: (): TracerStats => ({
       ...stats,
-      queued: held,
-      queuedBytes: heldBytes,
       dropped: { ...stats.dropped },
     }),
   };
