@@ -289,7 +289,7 @@ export function createBatcher(options: BatcherOptions): Batcher {
   // reportIntervalMs old (by an unref'd timer, or by the next drop where
   // timers do not run), and at the end of every flush() and shutdown().
   // A burst whose report is due on a microtask has burstStart Infinity.
-  let reported = { ...stats.dropped };
+  let pending: Partial<Record<DropReason, number>> = {};
   const codes = new Set<string>();
   let lastCause: Error | undefined;
   let burstStart: number | undefined;
@@ -313,18 +313,12 @@ export function createBatcher(options: BatcherOptions): Batcher {
     clearTimeout(burstTimer);
     burstStart = undefined;
     let total = 0;
-    const parts: string[] = [];
-    for (const reason in reported) {
-      const count = stats.dropped[reason as DropReason] -
-        reported[reason as DropReason];
-      if (count) {
-        total += count;
-        // By the stats key: "queueFull 3".
-        parts.push(`${reason} ${count}`);
-      }
-    }
+    const parts = Object.entries(pending).map(([reason, count]) => {
+      total += count;
+      return `${reason} ${count}`;
+    });
     if (!total) return;
-    reported = { ...stats.dropped };
+    pending = {};
     const cause = lastCause;
     const error = new XRayError(
       `Dropped ${plural(total, "X-Ray document")}: ${parts.join(", ")}${
@@ -345,6 +339,7 @@ export function createBatcher(options: BatcherOptions): Batcher {
     if (count <= 0) return;
     stats.dropped[reason] += count;
     droppedTotal += count;
+    pending[reason] = (pending[reason] ?? 0) + count;
     lastCause = cause ?? lastCause;
     const now = clock.now();
     if (burstStart === undefined) {
