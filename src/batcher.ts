@@ -397,34 +397,26 @@ export function createBatcher(options: BatcherOptions): Batcher {
   }
 
   /**
-   * Runs `run` with a fresh AbortSignal until it settles, `ms` pass (a
-   * retryable timeout) or shutdown stops it; never rejects.
+   * Runs `run` with a fresh AbortSignal until it settles, `ms` pass or
+   * shutdown stops it (both resolve `undefined`); never rejects.
    */
   async function guarded(
     run: (signal: AbortSignal) => Promise<SendResult | void>,
     ms = 0,
   ): Promise<SendResult | void> {
     const controller = new AbortController();
-    let stop!: (result?: SendResult) => void;
+    let stop!: () => void;
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       return await Promise.race([
         new Promise<SendResult | void>((resolve) => {
-          stop = (result): void => {
+          stop = (): void => {
             // Settle first: aborting may throw in Workers (see `stoppers`).
-            resolve(result);
+            resolve();
             controller.abort();
           };
           stoppers.add(stop);
-          if (ms) {
-            timer = setTimeout(
-              () =>
-                stop(
-                  fail(new XRayError(`X-Ray request timed out after ${ms} ms`)),
-                ),
-              ms,
-            );
-          }
+          if (ms) timer = setTimeout(stop, ms);
         }),
         run(controller.signal),
       ]);
@@ -441,7 +433,10 @@ export function createBatcher(options: BatcherOptions): Batcher {
       const result = await guarded(
         (signal) => sender.send(entries.map((e) => e.doc), { signal }),
         requestTimeoutMs,
-      ) as SendResult;
+      ) ??
+        fail(
+          new XRayError(`X-Ray request timed out after ${requestTimeoutMs} ms`),
+        );
       if (stopped) break;
       // A failed request counts as every document unprocessed.
       const unprocessed: {
