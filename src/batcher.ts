@@ -186,20 +186,8 @@ function plural(count: number, noun: string): string {
   return `${count} ${noun}${count === 1 ? "" : "s"}`;
 }
 
-function unaccepted(count: number): Error {
-  return new XRayError(`X-Ray did not accept ${plural(count, "document")}`);
-}
-
 function fail(error: Error): SendResult {
   return { ok: false, retryable: true, error };
-}
-
-/** Sleeps `ms`; an abort only clears the timer (the batcher stops waiting). */
-function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.onabort = () => clearTimeout(timer);
-  });
 }
 
 /**
@@ -253,7 +241,7 @@ export function createBatcher(options: BatcherOptions): Batcher {
     onError,
     clock = Date,
     random = Math.random,
-    sleep = defaultSleep,
+    sleep,
   } = options;
 
   // The queue, oldest first. Batches leave from the front, so every document
@@ -397,12 +385,12 @@ export function createBatcher(options: BatcherOptions): Batcher {
   }
 
   /**
-   * Runs `run` with a fresh AbortSignal until it settles, `ms` pass or
-   * shutdown stops it (both resolve `undefined`); never rejects.
+   * Runs `run` with a fresh AbortSignal until it settles, `ms` pass (when
+   * given) or shutdown stops it (both resolve `undefined`); never rejects.
    */
   async function guarded(
     run: (signal: AbortSignal) => Promise<SendResult | void>,
-    ms = 0,
+    ms = -1,
   ): Promise<SendResult | void> {
     const controller = new AbortController();
     let stop!: () => void;
@@ -416,7 +404,7 @@ export function createBatcher(options: BatcherOptions): Batcher {
             controller.abort();
           };
           stoppers.add(stop);
-          if (ms) timer = setTimeout(stop, ms);
+          if (ms >= 0) timer = setTimeout(stop, ms);
         }),
         run(controller.signal),
       ]);
@@ -454,7 +442,11 @@ export function createBatcher(options: BatcherOptions): Batcher {
       const rejected = Math.min(unprocessed.length, entries.length) -
         again.size;
       const error = result.ok
-        ? unprocessed.length ? unaccepted(unprocessed.length) : undefined
+        ? unprocessed.length
+          ? new XRayError(
+            `X-Ray did not accept ${plural(unprocessed.length, "document")}`,
+          )
+          : undefined
         : result.error;
       finish(
         entries.filter((_, i) => !again.has(i)),
@@ -481,7 +473,11 @@ export function createBatcher(options: BatcherOptions): Batcher {
           ),
         ),
       );
-      await guarded((signal) => sleep(delay, signal));
+      // Without a sleep option, guarded()'s own timer is the backoff.
+      await guarded(
+        (signal) => sleep?.(delay, signal) ?? new Promise(() => {}),
+        sleep ? -1 : delay,
+      );
       if (stopped) break;
       stats.retried += entries.length;
     }

@@ -178,6 +178,33 @@ Deno.test("batcher caps Retry-After at maxBackoffMs", async () => {
   await batcher.shutdown();
 });
 
+Deno.test("batcher backs off with real timers when no sleep is given, 0 ms included", async () => {
+  let calls = 0;
+  const batcher = createBatcher({
+    sender: {
+      send(): Promise<SendResult> {
+        return ++calls < 3
+          ? Promise.resolve({
+            ok: false,
+            retryable: true,
+            error: new Error("x"),
+          })
+          : ok();
+      },
+    },
+    backoffBaseMs: 0,
+  });
+  for (const d of makeDocuments(2)) batcher.enqueue(d);
+  assert.deepEqual(await batcher.flush(), {
+    sent: 2,
+    dropped: 0,
+    remaining: 0,
+  });
+  assert.equal(calls, 3);
+  assert.equal(batcher.stats().retried, 4);
+  await batcher.shutdown();
+});
+
 Deno.test("batcher sends a document larger than maxBatchBytes alone", async () => {
   const sizes: number[] = [];
   const batcher = createBatcher({
