@@ -182,10 +182,6 @@ interface Entry {
   seq: number;
 }
 
-function plural(count: number, noun: string): string {
-  return `${count} ${noun}${count === 1 ? "" : "s"}`;
-}
-
 function fail(error: Error): SendResult {
   return { ok: false, retryable: true, error };
 }
@@ -300,16 +296,15 @@ export function createBatcher(options: BatcherOptions): Batcher {
   function report(): void {
     clearTimeout(burstTimer);
     burstStart = undefined;
-    let total = 0;
-    const parts = Object.entries(pending).map(([reason, count]) => {
-      total += count;
-      return `${reason} ${count}`;
-    });
-    if (!total) return;
+    // By the stats key: "queueFull 3".
+    const parts = Object.entries(pending).map(([reason, count]) =>
+      `${reason} ${count}`
+    );
+    if (!parts.length) return;
     pending = {};
     const cause = lastCause;
     const error = new XRayError(
-      `Dropped ${plural(total, "X-Ray document")}: ${parts.join(", ")}${
+      `Dropped X-Ray documents: ${parts.join(", ")}${
         codes.size ? ` (error codes: ${[...codes].slice(0, 5).join(", ")})` : ""
       }${cause ? `; last error: ${cause.message.slice(0, 500)}` : ""}`,
       cause && { cause },
@@ -324,7 +319,7 @@ export function createBatcher(options: BatcherOptions): Batcher {
     count: number,
     cause?: Error,
   ): void {
-    if (count <= 0) return;
+    if (!count) return;
     stats.dropped[reason] += count;
     droppedTotal += count;
     pending[reason] = (pending[reason] ?? 0) + count;
@@ -444,7 +439,7 @@ export function createBatcher(options: BatcherOptions): Batcher {
       const error = result.ok
         ? unprocessed.length
           ? new XRayError(
-            `X-Ray did not accept ${plural(unprocessed.length, "document")}`,
+            `X-Ray left documents unprocessed: ${unprocessed.length} of ${entries.length}`,
           )
           : undefined
         : result.error;

@@ -40,7 +40,7 @@ Deno.test("batcher sums drops into one report per reportIntervalMs, timed by its
   assert.equal(errors.length, 0, "reported on a microtask, not inline");
   await tick();
   assert.equal(errors.length, 1);
-  assert.match(errors[0].message, /^Dropped 4 X-Ray documents: queueFull 4$/);
+  assert.match(errors[0].message, /^Dropped X-Ray documents: queueFull 4$/);
   const result = await batcher.shutdown();
   assert.deepEqual(result, { sent: 1, dropped: 0, remaining: 0 });
   assert.equal(errors.length, 1, "nothing left to report");
@@ -59,11 +59,11 @@ Deno.test("batcher with reportIntervalMs 0 reports each synchronous burst once",
   assert.equal(errors.length, 0);
   await tick();
   assert.equal(errors.length, 1);
-  assert.match(errors[0].message, /^Dropped 2 X-Ray documents: queueFull 2$/);
+  assert.match(errors[0].message, /^Dropped X-Ray documents: queueFull 2$/);
   batcher.enqueue(docs[3]);
   await tick();
   assert.equal(errors.length, 2);
-  assert.match(errors[1].message, /^Dropped 1 X-Ray document: queueFull 1$/);
+  assert.match(errors[1].message, /^Dropped X-Ray documents: queueFull 1$/);
   await batcher.shutdown();
   assert.equal(errors.length, 2);
 });
@@ -98,7 +98,7 @@ Deno.test("batcher lists causes and error codes in a report", async () => {
   assert.equal(errors.length, 1);
   assert.match(
     errors[0].message,
-    /^Dropped 2 X-Ray documents: tooLarge 1, rejected 1; last error: /,
+    /^Dropped X-Ray documents: tooLarge 1, rejected 1; last error: /,
   );
   assert.ok(errors[0].cause instanceof TypeError);
   const stats = batcher.stats();
@@ -144,7 +144,7 @@ Deno.test("batcher accounts for every document when unprocessed indices repeat o
   assert.equal(errors.length, 1);
   assert.match(
     errors[0].message,
-    /^Dropped 3 X-Ray documents: rejected 3 \(error codes: Unknown, InvalidTraceId\); last error: /,
+    /^Dropped X-Ray documents: rejected 3 \(error codes: Unknown, InvalidTraceId\); last error: /,
   );
   await batcher.shutdown();
 });
@@ -280,7 +280,7 @@ Deno.test("shutdown() abandons a request in flight at its deadline and aborts it
   assert.equal(errors.length, 1);
   assert.match(
     errors[0].message,
-    /^Dropped 3 X-Ray documents: timeout 3$/,
+    /^Dropped X-Ray documents: timeout 3$/,
   );
 });
 

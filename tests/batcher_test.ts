@@ -239,7 +239,7 @@ Deno.test("batcher re-sends only transient UnprocessedTraceSegments and drops pe
   assert.equal(stats.dropped.rejected, 1);
   assert.equal(stats.retried, 2);
   assert.equal(errors.length, 1);
-  assert.match(errors[0].message, /Dropped 1 X-Ray document: rejected 1/);
+  assert.match(errors[0].message, /Dropped X-Ray documents: rejected 1/);
   assert.match(errors[0].message, /InvalidTraceId/);
 });
 
@@ -269,7 +269,7 @@ Deno.test("batcher drops and counts a batch when the sink stays down past the re
   assert.equal(errors.length, 1);
   assert.match(
     errors[0].message,
-    /Dropped 120 X-Ray documents: retriesExhausted 120/,
+    /Dropped X-Ray documents: retriesExhausted 120/,
   );
   assert.match(String((errors[0].cause as Error).message), /HTTP 503/);
 });
@@ -351,7 +351,7 @@ Deno.test("batcher bounds the queue and reports a burst of drops once", async ()
   assert.equal(errors.length, 1);
   assert.match(
     errors[0].message,
-    /Dropped 150 X-Ray documents: queueFull 150/,
+    /Dropped X-Ray documents: queueFull 150/,
   );
 });
 
