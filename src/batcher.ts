@@ -151,89 +151,39 @@ export function emptyStats(): TracerStats {
   };
 }
 
-const REASON_TEXT: Record<DropReason, string> = {
-  queueFull: "queue full",
-  tooLarge: "too large",
-  rejected: "rejected",
-  retriesExhausted: "retries exhausted",
-  shutdown: "shutdown",
-  timeout: "in flight at the shutdown deadline",
-};
+/** The longest delay `setTimeout` takes. */
+const MAX_MS = 2 ** 31 - 1;
+/** Number.MAX_SAFE_INTEGER */
+const MAX = 2 ** 53 - 1;
 
+/**
+ * `[name, default, min, max]` of every integer option, in the order
+ * createBatcher reads them.
+ */
+const LIMITS = [
+  ["maxQueueDocuments", 10_000, 1, MAX],
+  ["maxQueueBytes", 2 ** 24, 1, MAX], // 16 MiB
+  ["maxBatchDocuments", MAX_BATCH_DOCUMENTS, 1, MAX_BATCH_DOCUMENTS],
+  ["maxBatchBytes", 2 ** 20, 1, MAX], // 1 MiB
+  ["maxDocumentBytes", MAX_DOCUMENT_BYTES, 1, MAX],
+  ["flushIntervalMs", 0, 0, MAX_MS],
+  ["concurrency", 2, 1, MAX_CONCURRENCY],
+  ["maxRetries", 4, 0, 100],
+  ["backoffBaseMs", 100, 0, MAX_MS],
+  ["maxBackoffMs", 20_000, 0, MAX_MS],
+  ["requestTimeoutMs", 5_000, 1, MAX_MS],
+  ["reportIntervalMs", 1_000, 0, MAX_MS],
+] as const;
+
+/** A queued document; `seq` is its place in arrival order. */
 interface Entry {
   doc: string;
   bytes: number;
   seq: number;
 }
 
-interface Task {
-  entries: Entry[];
-  minSeq: number;
-}
-
-function integerOption(
-  name: string,
-  value: number | undefined,
-  fallback: number,
-  min: number,
-  max: number,
-): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(
-      `Cannot create batcher as '${name}' must be an integer between ${min} and ${max}: current value is ${value}`,
-    );
-  }
-  return value;
-}
-
-/** A stop signal in plain JavaScript (see `hardStop` in createBatcher). */
-interface StopFlag {
-  readonly aborted: boolean;
-  abort(): void;
-  listen(fn: () => void): void;
-  unlisten(fn: () => void): void;
-}
-
-function stopFlag(): StopFlag {
-  const listeners = new Set<() => void>();
-  let aborted = false;
-  return {
-    get aborted(): boolean {
-      return aborted;
-    },
-    abort(): void {
-      if (aborted) return;
-      aborted = true;
-      for (const fn of [...listeners]) {
-        try {
-          fn();
-        } catch {
-          // A listener touching another request's I/O (Workers) must not stop the rest.
-        }
-      }
-      listeners.clear();
-    },
-    listen(fn: () => void): void {
-      listeners.add(fn);
-    },
-    unlisten(fn: () => void): void {
-      listeners.delete(fn);
-    },
-  };
-}
-
-function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done);
-  });
+function fail(error: Error): SendResult {
+  return { ok: false, retryable: true, error };
 }
 
 /**
@@ -261,437 +211,283 @@ function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {
  * ```
  */
 export function createBatcher(options: BatcherOptions): Batcher {
-  const { sender } = options;
-  const onError = options.onError ?? (() => {});
-  const maxQueueDocuments = integerOption(
-    "maxQueueDocuments",
-    options.maxQueueDocuments,
-    10_000,
-    1,
-    Number.MAX_SAFE_INTEGER,
-  );
-  const maxQueueBytes = integerOption(
-    "maxQueueBytes",
-    options.maxQueueBytes,
-    16 * 1024 * 1024,
-    1,
-    Number.MAX_SAFE_INTEGER,
-  );
-  const maxBatchDocuments = integerOption(
-    "maxBatchDocuments",
-    options.maxBatchDocuments,
-    MAX_BATCH_DOCUMENTS,
-    1,
-    MAX_BATCH_DOCUMENTS,
-  );
-  const maxBatchBytes = integerOption(
-    "maxBatchBytes",
-    options.maxBatchBytes,
-    1024 * 1024,
-    1,
-    Number.MAX_SAFE_INTEGER,
-  );
-  const maxDocumentBytes = integerOption(
-    "maxDocumentBytes",
-    options.maxDocumentBytes,
-    MAX_DOCUMENT_BYTES,
-    1,
-    Number.MAX_SAFE_INTEGER,
-  );
-  const flushIntervalMs = integerOption(
-    "flushIntervalMs",
-    options.flushIntervalMs,
-    0,
-    0,
-    2_147_483_647,
-  );
-  const concurrency = integerOption(
-    "concurrency",
-    options.concurrency,
-    2,
-    1,
-    MAX_CONCURRENCY,
-  );
-  const maxRetries = integerOption(
-    "maxRetries",
-    options.maxRetries,
-    4,
-    0,
-    100,
-  );
-  const backoffBaseMs = integerOption(
-    "backoffBaseMs",
-    options.backoffBaseMs,
-    100,
-    0,
-    2_147_483_647,
-  );
-  const maxBackoffMs = integerOption(
-    "maxBackoffMs",
-    options.maxBackoffMs,
-    20_000,
-    0,
-    2_147_483_647,
-  );
-  const requestTimeoutMs = integerOption(
-    "requestTimeoutMs",
-    options.requestTimeoutMs,
-    5_000,
-    1,
-    2_147_483_647,
-  );
-  const reportIntervalMs = integerOption(
-    "reportIntervalMs",
-    options.reportIntervalMs,
-    1_000,
-    0,
-    2_147_483_647,
-  );
-  const clock: Clock = options.clock ?? Date;
-  const random = options.random ?? Math.random;
-  const sleep = options.sleep ?? defaultSleep;
+  const [
+    maxQueueDocuments,
+    maxQueueBytes,
+    maxBatchDocuments,
+    maxBatchBytes,
+    maxDocumentBytes,
+    flushIntervalMs,
+    concurrency,
+    maxRetries,
+    backoffBaseMs,
+    maxBackoffMs,
+    requestTimeoutMs,
+    reportIntervalMs,
+  ] = LIMITS.map(([name, fallback, min, max]): number => {
+    const value = options[name];
+    if (value === undefined) return fallback;
+    if (Number.isInteger(value) && value >= min && value <= max) return value;
+    throw new RangeError(
+      `Cannot create batcher as '${name}' must be an integer between ${min} and ${max}: current value is ${value}`,
+    );
+  });
+  const {
+    sender,
+    onError,
+    clock = Date,
+    random = Math.random,
+    sleep,
+  } = options;
 
-  // The queue is an array with a moving head, so taking a batch is O(batch).
-  let queue: Entry[] = [];
-  let head = 0;
+  // The queue, oldest first. Batches leave from the front, so every document
+  // in flight is older than every queued one.
+  const queue: Entry[] = [];
   let queueBytes = 0;
-  let inFlightDocuments = 0;
-  let inFlightBytes = 0;
+  // Documents queued or in flight (and their bytes) are stats.queued and
+  // stats.queuedBytes.
   let nextSeq = 0;
-  // Entries with seq <= drainThrough go out in partial batches.
+  // Documents with seq <= drainThrough go out in partial batches.
   let drainThrough = -1;
   let pumpScheduled = false;
   let lingerTimer: ReturnType<typeof setTimeout> | undefined;
   let closed = false;
-  // Plain JavaScript, not an AbortController: the batcher outlives requests,
-  // and Workers throw when an I/O object made during one request (an
-  // AbortSignal is one) is touched while handling another.
-  const hardStop = stopFlag();
-  const tasks = new Set<Task>();
-  const running = new Set<Promise<void>>();
-  const waiters = new Set<{ seq: number; resolve: () => void }>();
+  // Past the shutdown deadline: requests and backoffs still running are
+  // ended through `stoppers`. Plain functions, not an AbortController: the
+  // batcher outlives requests, and Workers throw when an I/O object made
+  // during one request (an AbortSignal is one) is touched while handling
+  // another. Each request and each backoff gets its own AbortController.
+  let stopped = false;
+  const stoppers = new Set<() => void>();
+  // The batches in flight; a batch shrinks in place to the documents it
+  // sends again.
+  const tasks = new Set<Entry[]>();
+  // Resolved (and replaced) whenever a batch settles documents, so flush()
+  // can look again at what it waits for.
+  let notify: ((value: true) => void) | undefined;
+  let changed!: Promise<true>;
   const stats = emptyStats();
+  let droppedTotal = 0;
 
   // Drop reports: summed per burst. A burst is reported when it is
   // reportIntervalMs old (by an unref'd timer, or by the next drop where
   // timers do not run), and at the end of every flush() and shutdown().
-  const pending: Record<DropReason, number> = emptyStats().dropped;
-  let pendingTotal = 0;
-  const pendingCodes = new Set<string>();
-  let pendingCause: Error | undefined;
-  let burstStartedAt: number | undefined;
-  let reportTimer: ReturnType<typeof setTimeout> | undefined;
-  let reportScheduled = false;
+  // A burst whose report is due on a microtask has burstStart Infinity.
+  let pending: Partial<Record<DropReason, number>> = {};
+  const codes = new Set<string>();
+  let lastCause: Error | undefined;
+  let burstStart: number | undefined;
+  let burstTimer: ReturnType<typeof setTimeout> | undefined;
 
-  function queued(): number {
-    return queue.length - head;
+  function progress(): void {
+    notify?.(true);
+    changed = new Promise((resolve) => notify = resolve);
   }
+  progress();
 
-  function report(): void {
-    clearTimeout(reportTimer);
-    reportTimer = undefined;
-    burstStartedAt = undefined;
-    if (pendingTotal === 0) return;
-    const parts: string[] = [];
-    for (const reason of Object.keys(pending) as DropReason[]) {
-      if (pending[reason] > 0) {
-        parts.push(`${pending[reason]} ${REASON_TEXT[reason]}`);
-        pending[reason] = 0;
-      }
-    }
-    const codes = pendingCodes.size > 0
-      ? ` (error codes: ${[...pendingCodes].slice(0, 5).join(", ")})`
-      : "";
-    const total = pendingTotal;
-    const cause = pendingCause;
-    pendingTotal = 0;
-    pendingCodes.clear();
-    pendingCause = undefined;
-    const error = new XRayError(
-      `Dropped ${total} X-Ray document${total === 1 ? "" : "s"}: ${
-        parts.join(", ")
-      }${codes}${cause ? `; last error: ${cause.message.slice(0, 500)}` : ""}`,
-      cause ? { cause } : undefined,
-    );
+  function tell(error: Error): void {
     try {
-      onError(error, "export");
+      onError?.(error, "export");
     } catch {
       // A throwing error handler must not break delivery.
     }
   }
 
-  function scheduleReport(): void {
-    if (reportScheduled) return;
-    // A microtask, so a synchronous burst still ends up in one report.
-    reportScheduled = true;
-    queueMicrotask(() => {
-      reportScheduled = false;
-      report();
-    });
+  function report(): void {
+    clearTimeout(burstTimer);
+    burstStart = undefined;
+    // By the stats key: "queueFull 3".
+    const parts = Object.entries(pending).map(([reason, count]) =>
+      `${reason} ${count}`
+    );
+    if (!parts.length) return;
+    pending = {};
+    const cause = lastCause;
+    const error = new XRayError(
+      `Dropped X-Ray documents: ${parts.join(", ")}${
+        codes.size ? ` (error codes: ${[...codes].slice(0, 5).join(", ")})` : ""
+      }${cause ? `; last error: ${cause.message.slice(0, 500)}` : ""}`,
+      cause && { cause },
+    );
+    codes.clear();
+    lastCause = undefined;
+    tell(error);
   }
 
   function drop(
     reason: DropReason,
     count: number,
     cause?: Error,
-    codes?: Iterable<string>,
   ): void {
-    if (count <= 0) return;
+    if (!count) return;
     stats.dropped[reason] += count;
-    pending[reason] += count;
-    pendingTotal += count;
-    if (cause) pendingCause = cause;
-    if (codes) { for (const code of codes) pendingCodes.add(code); }
-    if (reportIntervalMs === 0) {
-      scheduleReport();
-    } else if (burstStartedAt === undefined) {
-      burstStartedAt = clock.now();
-      reportTimer = setTimeout(report, reportIntervalMs);
-      unrefTimer(reportTimer);
-    } else if (clock.now() - burstStartedAt >= reportIntervalMs) {
-      scheduleReport();
+    droppedTotal += count;
+    pending[reason] = (pending[reason] ?? 0) + count;
+    lastCause = cause ?? lastCause;
+    const now = clock.now();
+    if (burstStart === undefined) {
+      burstStart = now;
+      burstTimer = unrefTimer(setTimeout(report, reportIntervalMs));
+    }
+    if (now - burstStart >= reportIntervalMs) {
+      // A microtask, so a synchronous burst still ends up in one report.
+      burstStart = Infinity;
+      queueMicrotask(report);
     }
   }
 
-  /** Resolves flush waiters whose documents have all settled. */
-  function checkWaiters(): void {
-    if (waiters.size === 0) return;
-    let oldest = head < queue.length ? queue[head].seq : Infinity;
-    for (const task of tasks) oldest = Math.min(oldest, task.minSeq);
-    for (const waiter of waiters) {
-      if (oldest > waiter.seq) {
-        waiters.delete(waiter);
-        waiter.resolve();
-      }
-    }
+  /** Settles entries: `count` of them dropped for `reason`, the rest sent. */
+  function finish(
+    entries: Entry[],
+    reason: DropReason,
+    cause?: Error,
+    count = entries.length,
+  ): void {
+    for (const entry of entries) stats.queuedBytes -= entry.bytes;
+    stats.queued -= entries.length;
+    stats.sent += entries.length - count;
+    drop(reason, count, cause);
   }
 
-  function schedulePump(): void {
-    if (pumpScheduled) return;
-    pumpScheduled = true;
-    queueMicrotask(() => {
-      pumpScheduled = false;
-      pump();
-    });
-  }
-
-  function takeBatch(): Entry[] {
-    const batch: Entry[] = [];
-    let bytes = 0;
-    while (head < queue.length && batch.length < maxBatchDocuments) {
-      const entry = queue[head];
-      if (batch.length > 0 && bytes + entry.bytes > maxBatchBytes) break;
-      batch.push(entry);
-      bytes += entry.bytes;
-      head++;
-    }
-    queueBytes -= bytes;
-    inFlightDocuments += batch.length;
-    inFlightBytes += bytes;
-    if (head > 1024 && head * 2 > queue.length) {
-      queue = queue.slice(head);
-      head = 0;
-    }
-    return batch;
-  }
+  const isFull = (): boolean =>
+    queue.length >= maxBatchDocuments || queueBytes >= maxBatchBytes;
 
   function pump(): void {
-    while (tasks.size < concurrency && head < queue.length) {
-      const isFull = queued() >= maxBatchDocuments ||
-        queueBytes >= maxBatchBytes;
-      const isDraining = queue[head].seq <= drainThrough;
-      if (!isFull && !isDraining) break;
-      const batch = takeBatch();
-      const task: Task = { entries: batch, minSeq: batch[0].seq };
-      tasks.add(task);
-      const run = runTask(task).finally(() => {
-        running.delete(run);
-        tasks.delete(task);
-        checkWaiters();
-        schedulePump();
-      });
-      running.add(run);
-    }
-    if (head >= queue.length && queue.length > 0) {
-      queue = [];
-      head = 0;
-    }
-  }
-
-  /** Removes settled entries from a task's in-flight accounting. */
-  function settle(entries: readonly Entry[]): void {
-    let bytes = 0;
-    for (const entry of entries) bytes += entry.bytes;
-    inFlightDocuments -= entries.length;
-    inFlightBytes -= bytes;
-  }
-
-  async function attempt(docs: string[]): Promise<SendResult> {
-    const controller = new AbortController();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let onStop: (() => void) | undefined;
-    const stop = new Promise<SendResult>((resolve) => {
-      timer = setTimeout(() => {
-        controller.abort();
-        resolve({
-          ok: false,
-          retryable: true,
-          error: new XRayError(
-            `X-Ray request timed out after ${requestTimeoutMs} ms`,
-          ),
-        });
-      }, requestTimeoutMs);
-      onStop = (): void => {
-        resolve({
-          ok: false,
-          retryable: false,
-          error: new XRayError("X-Ray request abandoned at shutdown"),
-        });
-        controller.abort();
-      };
-      hardStop.listen(onStop);
-    });
-    const send = (async (): Promise<SendResult> => {
-      try {
-        return await sender.send(docs, { signal: controller.signal });
-      } catch (e) {
-        return { ok: false, retryable: true, error: toError(e) };
+    pumpScheduled = false;
+    while (
+      tasks.size < concurrency && queue.length &&
+      (isFull() || queue[0].seq <= drainThrough)
+    ) {
+      let count = 0;
+      let bytes = 0;
+      for (const entry of queue) {
+        if (
+          count === maxBatchDocuments ||
+          (count && bytes + entry.bytes > maxBatchBytes)
+        ) break;
+        count++;
+        bytes += entry.bytes;
       }
-    })();
+      queueBytes -= bytes;
+      const batch = queue.splice(0, count);
+      tasks.add(batch);
+      runTask(batch).finally(() => {
+        tasks.delete(batch);
+        progress();
+        pump();
+      });
+    }
+  }
+
+  /**
+   * Runs `run` with a fresh AbortSignal until it settles, `ms` pass (when
+   * given) or shutdown stops it (both resolve `undefined`); never rejects.
+   */
+  async function guarded(
+    run: (signal: AbortSignal) => Promise<SendResult | void>,
+    ms = -1,
+  ): Promise<SendResult | void> {
+    const controller = new AbortController();
+    let stop!: () => void;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      return await Promise.race([send, stop]);
+      return await Promise.race([
+        new Promise<SendResult | void>((resolve) => {
+          stop = (): void => {
+            // Settle first: aborting may throw in Workers (see `stoppers`).
+            resolve();
+            controller.abort();
+          };
+          stoppers.add(stop);
+          if (ms >= 0) timer = setTimeout(stop, ms);
+        }),
+        run(controller.signal),
+      ]);
+    } catch (e) {
+      return fail(toError(e));
     } finally {
       clearTimeout(timer);
-      hardStop.unlisten(onStop!);
+      stoppers.delete(stop);
     }
   }
 
-  async function runTask(task: Task): Promise<void> {
-    let entries = task.entries;
-    let retries = 0;
-    for (;;) {
-      if (hardStop.aborted) {
-        settle(entries);
-        drop("timeout", entries.length);
-        return;
-      }
-      const result = await attempt(entries.map((e) => e.doc));
-      if (hardStop.aborted) {
-        settle(entries);
-        drop("timeout", entries.length, result.ok ? undefined : result.error);
-        return;
-      }
-      let retryAfterMs = 0;
-      let lastError: Error;
-      if (result.ok) {
-        const unprocessed = result.unprocessed ?? [];
-        if (unprocessed.length === 0) {
-          settle(entries);
-          stats.sent += entries.length;
-          return;
-        }
-        const again = new Set<number>();
-        const rejectedCodes = new Set<string>();
-        let rejected = 0;
-        for (const item of unprocessed) {
-          const known = Number.isInteger(item.index) && item.index >= 0 &&
-            item.index < entries.length && !again.has(item.index);
-          if (known && item.retryable) {
-            again.add(item.index);
-          } else {
-            rejected++;
-            rejectedCodes.add(item.errorCode);
-          }
-        }
-        rejected = Math.min(rejected, entries.length - again.size);
-        const retry = entries.filter((_, i) => again.has(i));
-        const done = entries.filter((_, i) => !again.has(i));
-        settle(done);
-        stats.sent += done.length - rejected;
-        drop(
-          "rejected",
-          rejected,
-          rejected > 0
-            ? new XRayError(
-              `X-Ray did not accept ${rejected} document${
-                rejected === 1 ? "" : "s"
-              }`,
-            )
-            : undefined,
-          rejectedCodes,
+  async function runTask(entries: Entry[]): Promise<void> {
+    for (let retries = 0;; retries++) {
+      const result = await guarded(
+        (signal) => sender.send(entries.map((e) => e.doc), { signal }),
+        requestTimeoutMs,
+      ) ??
+        fail(
+          new XRayError(`X-Ray request timed out after ${requestTimeoutMs} ms`),
         );
-        if (retry.length === 0) return;
-        entries = retry;
-        task.entries = retry;
-        task.minSeq = retry[0].seq;
-        checkWaiters();
-        lastError = new XRayError(
-          `X-Ray left ${retry.length} document${
-            retry.length === 1 ? "" : "s"
-          } unprocessed with a transient error`,
-        );
-      } else if (!result.retryable) {
-        settle(entries);
-        drop("rejected", entries.length, result.error);
-        return;
-      } else {
-        lastError = result.error;
-        retryAfterMs = result.retryAfterMs ?? 0;
-      }
-      if (retries >= maxRetries) {
-        settle(entries);
-        drop("retriesExhausted", entries.length, lastError);
-        return;
-      }
-      retries++;
-      const ceiling = Math.min(
-        maxBackoffMs,
-        backoffBaseMs * 2 ** (retries - 1),
+      if (stopped) break;
+      // A failed request counts as every document unprocessed.
+      const unprocessed: {
+        index: number;
+        retryable: boolean;
+        errorCode?: string;
+      }[] = result.ok
+        ? result.unprocessed ?? []
+        : entries.map((_, index) => ({ index, retryable: result.retryable }));
+      const again = new Set(
+        unprocessed.filter((u) => u.retryable && entries[u.index]).map((u) =>
+          u.index
+        ),
       );
+      const rejected = Math.min(unprocessed.length, entries.length) -
+        again.size;
+      const error = result.ok
+        ? unprocessed.length
+          ? new XRayError(
+            `X-Ray left documents unprocessed: ${unprocessed.length} of ${entries.length}`,
+          )
+          : undefined
+        : result.error;
+      finish(
+        entries.filter((_, i) => !again.has(i)),
+        "rejected",
+        error,
+        rejected,
+      );
+      // The error codes of rejected documents go into the next report.
+      for (const { index, errorCode } of unprocessed) {
+        if (errorCode && !again.has(index)) codes.add(errorCode);
+      }
+      if (!again.size) return;
+      entries.splice(0, Infinity, ...entries.filter((_, i) => again.has(i)));
+      progress();
+      if (retries >= maxRetries) {
+        return finish(entries, "retriesExhausted", error);
+      }
       const delay = Math.min(
         maxBackoffMs,
-        Math.max(retryAfterMs, Math.floor(random() * ceiling)),
+        Math.max(
+          result.ok ? 0 : result.retryAfterMs ?? 0,
+          Math.floor(
+            random() * Math.min(maxBackoffMs, backoffBaseMs * 2 ** retries),
+          ),
+        ),
       );
-      const wake = new AbortController();
-      const stopSleep = (): void => {
-        try {
-          wake.abort();
-        } catch {
-          // Made during another request (Workers): let the sleep run out.
-        }
-      };
-      hardStop.listen(stopSleep);
-      try {
-        await sleep(delay, wake.signal);
-      } finally {
-        hardStop.unlisten(stopSleep);
-      }
-      if (!hardStop.aborted) stats.retried += entries.length;
+      // Without a sleep option, guarded()'s own timer is the backoff.
+      await guarded(
+        (signal) => sleep?.(delay, signal) ?? new Promise(() => {}),
+        sleep ? -1 : delay,
+      );
+      if (stopped) break;
+      stats.retried += entries.length;
     }
-  }
-
-  function armLinger(): void {
-    if (flushIntervalMs === 0 || lingerTimer !== undefined || closed) return;
-    lingerTimer = setTimeout(() => {
-      lingerTimer = undefined;
-      drainThrough = nextSeq - 1;
-      schedulePump();
-    }, flushIntervalMs);
-    unrefTimer(lingerTimer);
+    // Stopped at the shutdown deadline.
+    finish(entries, "timeout");
   }
 
   function enqueue(document: string): void {
     try {
+      let bytes;
       if (closed) {
         drop("shutdown", 1);
-        return;
-      }
-      if (typeof document !== "string") {
+      } else if (typeof document !== "string") {
         drop("rejected", 1, new TypeError("A document must be a string"));
-        return;
-      }
-      const bytes = utf8Length(document);
-      if (bytes > maxDocumentBytes) {
+      } else if ((bytes = utf8Length(document)) > maxDocumentBytes) {
         drop(
           "tooLarge",
           1,
@@ -699,115 +495,89 @@ export function createBatcher(options: BatcherOptions): Batcher {
             `A document of ${bytes} bytes is over the ${maxDocumentBytes} byte limit`,
           ),
         );
-        return;
-      }
-      if (
-        queued() + inFlightDocuments >= maxQueueDocuments ||
-        queueBytes + inFlightBytes + bytes > maxQueueBytes
+      } else if (
+        stats.queued >= maxQueueDocuments ||
+        stats.queuedBytes + bytes > maxQueueBytes
       ) {
         drop("queueFull", 1);
-        return;
-      }
-      queue.push({ doc: document, bytes, seq: nextSeq++ });
-      queueBytes += bytes;
-      if (queued() >= maxBatchDocuments || queueBytes >= maxBatchBytes) {
-        schedulePump();
       } else {
-        armLinger();
+        queue.push({ doc: document, bytes, seq: nextSeq++ });
+        stats.queued++;
+        stats.queuedBytes += bytes;
+        queueBytes += bytes;
+        if (isFull()) {
+          if (!pumpScheduled) queueMicrotask(pump);
+          pumpScheduled = true;
+        } else if (flushIntervalMs && !lingerTimer) {
+          lingerTimer = unrefTimer(setTimeout(() => {
+            lingerTimer = undefined;
+            drainThrough = nextSeq - 1;
+            pump();
+          }, flushIntervalMs));
+        }
       }
     } catch {
       // enqueue never throws into the request path.
     }
   }
 
-  function counters(): { sent: number; dropped: number } {
-    let dropped = 0;
-    for (const n of Object.values(stats.dropped)) dropped += n;
-    return { sent: stats.sent, dropped };
-  }
-
-  async function flush(flushOptions?: FlushOptions): Promise<FlushResult> {
-    const before = counters();
-    const seq = nextSeq - 1;
-    drainThrough = Math.max(drainThrough, seq);
-    let waiter: { seq: number; resolve: () => void } | undefined;
-    const settled = new Promise<void>((resolve) => {
-      waiter = { seq, resolve };
-      waiters.add(waiter);
-    });
+  /** Sends everything queued now and waits for it until `timeoutMs`. */
+  async function drain(
+    timeoutMs?: number,
+    sentBefore = stats.sent,
+    droppedBefore = droppedTotal,
+  ): Promise<FlushResult> {
+    const seq = drainThrough = nextSeq - 1;
     pump();
-    checkWaiters();
-    const timeoutMs = flushOptions?.timeoutMs;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      if (timeoutMs === undefined || !Number.isFinite(timeoutMs)) {
-        await settled;
-      } else {
-        await Promise.race([
-          settled,
-          new Promise<void>((resolve) => {
-            timer = setTimeout(resolve, Math.max(0, timeoutMs));
-          }),
-        ]);
-      }
-    } finally {
-      clearTimeout(timer);
-      // A flush that hit its deadline stops waiting.
-      waiters.delete(waiter!);
-    }
+    const deadline = new Promise<void>((resolve) => {
+      if (Number.isFinite(timeoutMs)) timer = setTimeout(resolve, timeoutMs);
+    });
+    while (
+      [queue, ...tasks].some((entries) => entries[0]?.seq <= seq) &&
+      await Promise.race([changed, deadline])
+    );
+    clearTimeout(timer);
     report();
-    const after = counters();
     return {
-      sent: after.sent - before.sent,
-      dropped: after.dropped - before.dropped,
-      remaining: queued() + inFlightDocuments,
-    };
-  }
-
-  async function shutdown(flushOptions?: FlushOptions): Promise<FlushResult> {
-    const before = counters();
-    closed = true;
-    clearTimeout(lingerTimer);
-    lingerTimer = undefined;
-    await flush(flushOptions);
-    // Past the deadline: abandon what is in flight and what still waits.
-    hardStop.abort();
-    const left = queued();
-    queue = [];
-    head = 0;
-    queueBytes = 0;
-    drop("shutdown", left);
-    await Promise.all([...running]);
-    checkWaiters();
-    try {
-      await sender.close?.();
-    } catch (e) {
-      try {
-        onError(toError(e), "export");
-      } catch {
-        // ignore a throwing handler
-      }
-    }
-    report();
-    const after = counters();
-    return {
-      sent: after.sent - before.sent,
-      dropped: after.dropped - before.dropped,
-      remaining: queued() + inFlightDocuments,
+      sent: stats.sent - sentBefore,
+      dropped: droppedTotal - droppedBefore,
+      remaining: stats.queued,
     };
   }
 
   return {
     enqueue,
-    flush,
-    shutdown,
-    stats(): TracerStats {
-      return {
-        ...stats,
-        queued: queued() + inFlightDocuments,
-        queuedBytes: queueBytes + inFlightBytes,
-        dropped: { ...stats.dropped },
-      };
+    flush: (flushOptions?: FlushOptions): Promise<FlushResult> =>
+      drain(flushOptions?.timeoutMs),
+    async shutdown(flushOptions?: FlushOptions): Promise<FlushResult> {
+      const sentBefore = stats.sent;
+      const droppedBefore = droppedTotal;
+      closed = true;
+      clearTimeout(lingerTimer);
+      await drain(flushOptions?.timeoutMs);
+      // Past the deadline: abandon what is in flight and what still waits.
+      stopped = true;
+      for (const stop of stoppers) {
+        try {
+          stop();
+        } catch {
+          // Touching another request's I/O (Workers) must not stop the rest.
+        }
+      }
+      queueBytes = 0;
+      finish(queue.splice(0), "shutdown");
+      const result = await drain(undefined, sentBefore, droppedBefore);
+      try {
+        await sender.close?.();
+      } catch (e) {
+        tell(toError(e));
+      }
+      return result;
     },
+    stats: (): TracerStats => ({
+      ...stats,
+      dropped: { ...stats.dropped },
+    }),
   };
 }

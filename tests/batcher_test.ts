@@ -239,7 +239,7 @@ Deno.test("batcher re-sends only transient UnprocessedTraceSegments and drops pe
   assert.equal(stats.dropped.rejected, 1);
   assert.equal(stats.retried, 2);
   assert.equal(errors.length, 1);
-  assert.match(errors[0].message, /Dropped 1 X-Ray document: 1 rejected/);
+  assert.match(errors[0].message, /Dropped X-Ray documents: rejected 1/);
   assert.match(errors[0].message, /InvalidTraceId/);
 });
 
@@ -269,7 +269,7 @@ Deno.test("batcher drops and counts a batch when the sink stays down past the re
   assert.equal(errors.length, 1);
   assert.match(
     errors[0].message,
-    /Dropped 120 X-Ray documents: 120 retries exhausted/,
+    /Dropped X-Ray documents: retriesExhausted 120/,
   );
   assert.match(String((errors[0].cause as Error).message), /HTTP 503/);
 });
@@ -351,7 +351,7 @@ Deno.test("batcher bounds the queue and reports a burst of drops once", async ()
   assert.equal(errors.length, 1);
   assert.match(
     errors[0].message,
-    /Dropped 150 X-Ray documents: 150 queue full/,
+    /Dropped X-Ray documents: queueFull 150/,
   );
 });
 
@@ -393,7 +393,7 @@ Deno.test("batcher drops documents over 64 KB as tooLarge", async () => {
   assert.deepEqual(sent, [small]);
   assert.equal(batcher.stats().dropped.tooLarge, 1);
   assert.equal(errors.length, 1);
-  assert.match(errors[0].message, /1 too large/);
+  assert.match(errors[0].message, /tooLarge 1/);
 });
 
 Deno.test("batcher splits batches by maxBatchBytes", async () => {

@@ -10,31 +10,23 @@
  * Marks a timer as not keeping the process alive, if the runtime can.
  *
  * @param timer What `setTimeout` or `setInterval` returned.
+ * @returns The same timer, so a call can wrap `setTimeout(…)`.
  *
  * @example Unref a timer, then clear it
  * ```ts
  * import { unrefTimer } from "./unref_timer.ts";
- * const timer = setTimeout(() => {}, 1000);
- * unrefTimer(timer);
+ * const timer = unrefTimer(setTimeout(() => {}, 1000));
  * clearTimeout(timer);
  * ```
  */
-export function unrefTimer(timer: unknown): void {
+export function unrefTimer<T>(timer: T): T {
   try {
-    if (
-      typeof timer === "object" && timer !== null &&
-      typeof (timer as { unref?: unknown }).unref === "function"
-    ) {
-      (timer as { unref(): void }).unref();
-      return;
-    }
-    const deno =
-      (globalThis as { Deno?: { unrefTimer?: (id: number) => void } })
-        .Deno;
-    if (typeof timer === "number" && typeof deno?.unrefTimer === "function") {
-      deno.unrefTimer(timer);
-    }
+    // Node and Bun: a Timeout object; Deno: a number id.
+    (timer as { unref?: () => unknown }).unref?.() ??
+      (globalThis as { Deno?: { unrefTimer?: (id: T) => void } }).Deno
+        ?.unrefTimer?.(timer);
   } catch {
     // A timer that cannot be unref'd still works; nothing to report.
   }
+  return timer;
 }
