@@ -21,20 +21,17 @@ export interface RuntimeInfo {
 export function detectRuntime(): RuntimeInfo {
   // deno-lint-ignore no-explicit-any
   const g = globalThis as any;
-  if (
-    typeof g.navigator?.userAgent === "string" &&
-    g.navigator.userAgent === "Cloudflare-Workers"
-  ) {
+  if (g.navigator?.userAgent === "Cloudflare-Workers") {
     return { runtime: "workerd" };
   }
-  if (typeof g.Bun?.version === "string") {
-    return { runtime: "bun", runtimeVersion: g.Bun.version };
-  }
-  if (typeof g.Deno?.version?.deno === "string") {
-    return { runtime: "deno", runtimeVersion: g.Deno.version.deno };
-  }
-  if (typeof g.process?.versions?.node === "string") {
-    return { runtime: "node", runtimeVersion: g.process.versions.node };
+  // In this order: Bun and Deno also have `process.versions.node`.
+  const found: [string, unknown][] = [
+    ["bun", g.Bun?.version],
+    ["deno", g.Deno?.version?.deno],
+    ["node", g.process?.versions?.node],
+  ];
+  for (const [runtime, runtimeVersion] of found) {
+    if (typeof runtimeVersion === "string") return { runtime, runtimeVersion };
   }
   return { runtime: "unknown" };
 }
