@@ -39,8 +39,11 @@ export interface IncomingOptions {
   routeAnnotation?: string | false;
 }
 
-/** A runtime's `waitUntil`, as Workers' `ExecutionContext` has it. */
-export type WaitUntil = (promise: Promise<unknown>) => void;
+/**
+ * What a runtime passes that may have a `waitUntil` method (Workers'
+ * `ExecutionContext`); anything else means there is none.
+ */
+export type WaitUntilHost = unknown;
 
 /** Resolves options given directly or as a function of the runtime's env, once. */
 export function lazyOptions<O extends IncomingOptions>(
@@ -175,26 +178,20 @@ export function startRequestSegment(
   return segment;
 }
 
-/** Records a matched route pattern as the configured annotation. */
-export function recordRoute(
-  options: IncomingOptions,
-  segment: Segment,
-  route: string | undefined,
-): void {
-  const key = options.routeAnnotation ?? "http_route";
-  if (key !== false && route) segment.annotate(key, route);
-}
-
-// Flushes the tracer once `ended` settles, through `waitUntil` when there is one.
+// Flushes the tracer once `ended` settles, through `ctx.waitUntil` when there is one.
 function afterEnd(
   { flush, tracer }: IncomingOptions,
-  waitUntil: WaitUntil | undefined,
+  ctx: WaitUntilHost,
   ended: Promise<void> = Promise.resolve(),
 ): void {
-  if (flush ?? waitUntil) {
+  const host = ctx as
+    | { waitUntil?(promise: Promise<unknown>): void }
+    | undefined;
+  const hasWaitUntil = typeof host?.waitUntil === "function";
+  if (flush ?? hasWaitUntil) {
     const flushed = ended.then(() => tracer.flush());
     try {
-      waitUntil?.(flushed);
+      if (hasWaitUntil) host!.waitUntil!(flushed);
     } catch (e) {
       tracer.reportError(e, "export");
     }
@@ -209,10 +206,10 @@ export function failRequest(
   options: IncomingOptions,
   segment: Segment,
   error: unknown,
-  waitUntil: WaitUntil | undefined,
+  ctx: WaitUntilHost,
 ): void {
   segment.addError(error).setHttpResponse({ status: 500 }).end();
-  afterEnd(options, waitUntil);
+  afterEnd(options, ctx);
 }
 
 /**
@@ -228,7 +225,7 @@ export function finishRequest(
   options: IncomingOptions,
   segment: Segment,
   response: Response,
-  waitUntil: WaitUntil | undefined,
+  ctx: WaitUntilHost,
 ): Response {
   const { status, statusText, headers, body } = response;
   const length = headers.get("content-length") ?? "";
@@ -280,7 +277,7 @@ export function finishRequest(
       { status, statusText, headers },
     );
   } else if (!segment.isEnded) segment.end();
-  afterEnd(options, waitUntil, ended);
+  afterEnd(options, ctx, ended);
   if (segment.incoming?.sampled === "requested") {
     const value = segment.responseTraceHeader();
     try {
