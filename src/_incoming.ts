@@ -238,18 +238,18 @@ export function finishRequest(
     (response as { webSocket?: unknown }).webSocket == null
   ) {
     let counted = 0;
-    let finished = false;
-    let resolveEnded!: () => void;
+    // Set until the segment is ended: finishing happens once.
+    let resolveEnded: (() => void) | undefined;
     ended = new Promise<void>((resolve) => resolveEnded = resolve);
     const finish = (error?: unknown): void => {
-      if (finished) return;
-      finished = true;
+      if (!resolveEnded) return;
       if (error !== undefined) segment.addError(error);
       if (declared === undefined) {
         segment.setHttpResponse({ contentLength: counted });
       }
       segment.end();
       resolveEnded();
+      resolveEnded = undefined;
     };
     const reader = body.getReader();
     out = new Response(

@@ -158,11 +158,16 @@ export function pluginError(
   );
 }
 
-function checkCount(name: string, value: number | undefined, max: number) {
-  if (
-    value !== undefined &&
-    !(Number.isInteger(value) && value >= 0 && value <= max)
-  ) {
+// A count option, checked, or its default.
+function count(
+  options: TracerOptions,
+  name: "streamingThreshold" | "maxStackFrames",
+  fallback: number,
+  max: number,
+): number {
+  const value = options[name];
+  if (value === undefined) return fallback;
+  if (!(Number.isInteger(value) && value >= 0 && value <= max)) {
     throw optionError(
       RangeError,
       "create tracer",
@@ -171,6 +176,7 @@ function checkCount(name: string, value: number | undefined, max: number) {
       value,
     );
   }
+  return value;
 }
 
 /**
@@ -216,8 +222,8 @@ export function createTracer(options: TracerOptions = {}): Tracer {
       JSON.stringify(rawName),
     );
   }
-  checkCount("streamingThreshold", options.streamingThreshold, 10000);
-  checkCount("maxStackFrames", options.maxStackFrames, 1000);
+  const streamingThreshold = count(options, "streamingThreshold", 30, 10000);
+  const maxStackFrames = count(options, "maxStackFrames", 10, 1000);
   const contextMissing = checkContextMissing(
     options.contextMissing ?? env.contextMissing ?? "LOG_ERROR",
     "create tracer",
@@ -286,8 +292,8 @@ export function createTracer(options: TracerOptions = {}): Tracer {
   const recorder: Recorder = {
     clock,
     ids,
-    maxStackFrames: options.maxStackFrames ?? 10,
-    streamingThreshold: options.streamingThreshold ?? 30,
+    maxStackFrames,
+    streamingThreshold,
     report: reportError,
     emit(data: EntityData, independent: boolean): void {
       try {
@@ -318,7 +324,7 @@ export function createTracer(options: TracerOptions = {}): Tracer {
     collectSqlQueries: env.collectSqlQueries ?? false,
     plugins,
     startSegment(name?: string, opts?: StartSegmentOptions): Segment {
-      if (plugins.length) startPlugins();
+      startPlugins();
       const clean = (name !== undefined && sanitizeName(name)) || serviceName;
       const incoming = parseTraceHeader(opts?.traceHeader);
       const start = opts?.startTime;
@@ -428,9 +434,7 @@ export function createTracer(options: TracerOptions = {}): Tracer {
       s.rejectedRecordings += rejectedRecordings;
       return s;
     },
-    ready(): Promise<void> {
-      return plugins.length ? startPlugins() : Promise.resolve();
-    },
+    ready: startPlugins,
     reportError,
   };
   return tracer;
