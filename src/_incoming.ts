@@ -10,7 +10,6 @@ import type { Tracer } from "./tracer.ts";
 import type { Segment } from "./segment.ts";
 import { TRACE_HEADER } from "./trace_header.ts";
 import { wildcardMatch } from "./wildcard.ts";
-import { optionError } from "./config.ts";
 import { pluginError } from "./tracer.ts";
 
 /** Options shared by `xray()` (Hono) and `withXRay()` (fetch handlers). */
@@ -57,8 +56,10 @@ export function lazyOptions<O extends IncomingOptions>(
       );
     }
     const { tracer, dynamicNaming: naming, routeAnnotation: key } = options;
-    const bad = (name: string, rule: string, value: unknown): Error =>
-      optionError(TypeError, "create " + what, name, rule, value);
+    const bad = (name: string, rule: string, value: unknown): TypeError =>
+      new TypeError(
+        `Cannot create ${what} as '${name}' must be ${rule}: current value is ${value}`,
+      );
     if (
       typeof tracer?.startSegment !== "function" || typeof tracer !== "object"
     ) {

@@ -42,26 +42,6 @@ export interface DaemonAddress {
 const CONTEXT_MISSING = ["RUNTIME_ERROR", "LOG_ERROR", "IGNORE_ERROR"];
 
 /**
- * The error for a bad option, in one wording:
- * `Cannot <what> as '<name>' must be <rule>: current value is <value>`.
- *
- * @internal
- */
-export function optionError(
-  type: typeof TypeError,
-  what: string,
-  name: string,
-  rule: string,
-  value: unknown,
-): Error {
-  return new type(
-    `Cannot ${what} as '${name}' must be ${rule}: current value is ${
-      String(value)
-    }`,
-  );
-}
-
-/**
  * Checks a context-missing mode.
  *
  * @internal
@@ -73,12 +53,8 @@ export function checkContextMissing(
   name: string,
 ): ContextMissing {
   if (!CONTEXT_MISSING.includes(mode)) {
-    throw optionError(
-      RangeError,
-      what,
-      name,
-      "RUNTIME_ERROR, LOG_ERROR or IGNORE_ERROR",
-      `'${mode}'`,
+    throw new RangeError(
+      `Cannot ${what} as '${name}' must be RUNTIME_ERROR, LOG_ERROR or IGNORE_ERROR: current value is '${mode}'`,
     );
   }
   return mode as ContextMissing;

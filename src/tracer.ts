@@ -34,7 +34,6 @@ import { type BatcherOptions, createBatcher } from "./batcher.ts";
 import {
   checkContextMissing,
   type ContextMissing,
-  optionError,
   tracerEnv,
 } from "./config.ts";
 import { detectRuntime } from "./runtime/detect.ts";
@@ -168,12 +167,10 @@ function count(
   const value = options[name];
   if (value === undefined) return fallback;
   if (!(Number.isInteger(value) && value >= 0 && value <= max)) {
-    throw optionError(
-      RangeError,
-      "create tracer",
-      name,
-      `an integer from 0 to ${max}`,
-      value,
+    throw new RangeError(
+      `Cannot create tracer as '${name}' must be an integer from 0 to ${max}: current value is ${
+        String(value)
+      }`,
     );
   }
   return value;
@@ -214,12 +211,10 @@ export function createTracer(options: TracerOptions = {}): Tracer {
   const rawName = options.serviceName ?? env.serviceName;
   const serviceName = typeof rawName === "string" ? sanitizeName(rawName) : "";
   if (!serviceName) {
-    throw optionError(
-      TypeError,
-      "create tracer",
-      "serviceName",
-      "a non-empty name (or set AWS_XRAY_TRACING_NAME)",
-      JSON.stringify(rawName),
+    throw new TypeError(
+      `Cannot create tracer as 'serviceName' must be a non-empty name (or set AWS_XRAY_TRACING_NAME): current value is ${
+        JSON.stringify(rawName)
+      }`,
     );
   }
   const streamingThreshold = count(options, "streamingThreshold", 30, 10000);
