@@ -10,7 +10,7 @@ import type { Tracer } from "./tracer.ts";
 import type { Segment } from "./segment.ts";
 import { TRACE_HEADER } from "./trace_header.ts";
 import { wildcardMatch } from "./wildcard.ts";
-import { pluginError } from "./tracer.ts";
+import { toError, XRayError } from "./errors.ts";
 
 /** Options shared by `xray()` (Hono) and `withXRay()` (fetch handlers). */
 export interface IncomingOptions {
@@ -172,7 +172,15 @@ export function startRequestSegment(
         if (data?.origin) segment.setOrigin(data.origin);
         if (data?.aws) segment.setAws(data.aws);
       } catch (e) {
-        tracer.reportError(pluginError(plugin, e, " for a request"), "plugin");
+        tracer.reportError(
+          new XRayError(
+            `Plugin '${plugin.name}' failed for a request: ${
+              toError(e).message
+            }`,
+            { cause: e },
+          ),
+          "plugin",
+        );
       }
     }
   }

@@ -141,22 +141,6 @@ function defaultOnError(error: Error, source: ErrorSource): void {
   console.warn(`xray-edge (${source}): ${error.message}`);
 }
 
-/**
- * The error a plugin's failure is reported as.
- *
- * @internal
- */
-export function pluginError(
-  plugin: Plugin,
-  error: unknown,
-  when = "",
-): XRayError {
-  return new XRayError(
-    `Plugin '${plugin.name}' failed${when}: ${toError(error).message}`,
-    { cause: error },
-  );
-}
-
 // A count option, checked, or its default.
 function count(
   options: TracerOptions,
@@ -280,7 +264,12 @@ export function createTracer(options: TracerOptions = {}): Tracer {
           baseAws = { ...pluginAws, xray: sdk };
         }
       } catch (e) {
-        reportError(pluginError(p, e), "plugin");
+        reportError(
+          new XRayError(`Plugin '${p.name}' failed: ${toError(e).message}`, {
+            cause: e,
+          }),
+          "plugin",
+        );
       }
     })).then(() => {});
 
