@@ -21,17 +21,12 @@ export interface RuntimeInfo {
 export function detectRuntime(): RuntimeInfo {
   // deno-lint-ignore no-explicit-any
   const g = globalThis as any;
-  if (g.navigator?.userAgent === "Cloudflare-Workers") {
-    return { runtime: "workerd" };
-  }
   // In this order: Bun and Deno also have `process.versions.node`.
-  const found: [string, unknown][] = [
-    ["bun", g.Bun?.version],
-    ["deno", g.Deno?.version?.deno],
-    ["node", g.process?.versions?.node],
-  ];
-  for (const [runtime, runtimeVersion] of found) {
-    if (typeof runtimeVersion === "string") return { runtime, runtimeVersion };
-  }
-  return { runtime: "unknown" };
+  const version = (runtime: string, runtimeVersion: unknown) =>
+    typeof runtimeVersion === "string" && { runtime, runtimeVersion };
+  return g.navigator?.userAgent === "Cloudflare-Workers"
+    ? { runtime: "workerd" }
+    : version("bun", g.Bun?.version) ||
+      version("deno", g.Deno?.version?.deno) ||
+      version("node", g.process?.versions?.node) || { runtime: "unknown" };
 }
