@@ -38,76 +38,67 @@ export interface IncomingOptions {
   routeAnnotation?: string | false;
 }
 
-/** A runtime's `waitUntil`, as Workers' `ExecutionContext` has it. */
-export type WaitUntil = (promise: Promise<unknown>) => void;
+/**
+ * What a runtime passes that may have a `waitUntil` method (Workers'
+ * `ExecutionContext`); anything else means there is none.
+ */
+export type WaitUntilHost = unknown;
 
 /** Resolves options given directly or as a function of the runtime's env, once. */
 export function lazyOptions<O extends IncomingOptions>(
   options: O | ((env: never) => O),
   what: string,
 ): (env: unknown) => O {
+  const check = (options: O): O => {
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError(
+        `Cannot create ${what} as options must be an object or a function returning one`,
+      );
+    }
+    const { tracer, dynamicNaming: naming, routeAnnotation: key } = options;
+    const bad = (name: string, rule: string, value: unknown): TypeError =>
+      new TypeError(
+        `Cannot create ${what} as '${name}' must be ${rule}: current value is ${value}`,
+      );
+    if (
+      typeof tracer?.startSegment !== "function" || typeof tracer !== "object"
+    ) {
+      throw bad(
+        "tracer",
+        "a tracer from createTracer()",
+        tracer === null ? "null" : typeof tracer,
+      );
+    }
+    if (naming !== undefined && (typeof naming !== "string" || !naming)) {
+      throw bad(
+        "dynamicNaming",
+        "a non-empty host pattern",
+        JSON.stringify(naming),
+      );
+    }
+    if (
+      key !== undefined && key !== false && !/^\w{1,500}$/.test(String(key))
+    ) {
+      throw bad(
+        "routeAnnotation",
+        "an annotation key of A-Z, a-z, 0-9 and _",
+        `'${key}'`,
+      );
+    }
+    return options;
+  };
   if (typeof options === "function") {
     let resolved: O | undefined;
     return (env: unknown): O =>
-      resolved ??= checkOptions(
-        (options as (env: unknown) => O)(env),
-        what,
-      );
+      resolved ??= check((options as (env: unknown) => O)(env));
   }
-  const checked = checkOptions(options, what);
+  const checked = check(options);
   return (): O => checked;
 }
 
-function checkOptions<O extends IncomingOptions>(options: O, what: string): O {
-  if (typeof options !== "object" || options === null) {
-    throw new TypeError(
-      `Cannot create ${what} as options must be an object or a function returning one`,
-    );
-  }
-  const tracer = options.tracer as Partial<Tracer> | undefined;
-  if (
-    typeof tracer !== "object" || tracer === null ||
-    typeof tracer.startSegment !== "function"
-  ) {
-    throw new TypeError(
-      `Cannot create ${what} as 'tracer' must be a tracer from createTracer(): current value is ${
-        tracer === null ? "null" : typeof tracer
-      }`,
-    );
-  }
-  if (
-    options.dynamicNaming !== undefined &&
-    (typeof options.dynamicNaming !== "string" ||
-      options.dynamicNaming.length === 0)
-  ) {
-    throw new TypeError(
-      `Cannot create ${what} as 'dynamicNaming' must be a non-empty host pattern: current value is ${
-        JSON.stringify(options.dynamicNaming)
-      }`,
-    );
-  }
-  if (
-    options.routeAnnotation !== undefined &&
-    options.routeAnnotation !== false &&
-    !/^[A-Za-z0-9_]{1,500}$/.test(String(options.routeAnnotation))
-  ) {
-    throw new TypeError(
-      `Cannot create ${what} as 'routeAnnotation' must be an annotation key of A-Z, a-z, 0-9 and _: current value is '${options.routeAnnotation}'`,
-    );
-  }
-  return options;
-}
-
-function stripPort(host: string): string {
-  if (host.startsWith("[")) {
-    const close = host.indexOf("]");
-    return close === -1 ? host : host.slice(0, close + 1);
-  }
-  const colon = host.indexOf(":");
-  return colon === -1 || host.indexOf(":", colon + 1) !== -1
-    ? host
-    : host.slice(0, colon);
-}
+// The host without its port: `[v6]` of `[v6]:port`, `host` of `host:port`;
+// anything else (no port, a bare v6 address) as it is.
+const HOST = /^(?:\[[^\]]*\]|(?!\[)[^:]*(?=:[^:]*$))/;
 
 /**
  * Finds the client's connection address in what runtimes pass beside the
@@ -122,23 +113,16 @@ export function connectionAddress(
   try {
     // deno-lint-ignore no-explicit-any
     const arg = runtimeArg as any;
-    if (arg !== null && typeof arg === "object") {
-      const remote = arg.remoteAddr;
-      if (remote && typeof remote.hostname === "string") return remote.hostname;
-      if (typeof arg.requestIP === "function") {
-        const address = arg.requestIP(request)?.address;
-        if (typeof address === "string") return address;
-      }
-      const socketAddress = arg.incoming?.socket?.remoteAddress;
-      if (typeof socketAddress === "string") return socketAddress;
-    }
-    if ((request as { cf?: unknown }).cf !== undefined) {
-      return request.headers.get("cf-connecting-ip") ?? undefined;
-    }
+    const address = arg?.remoteAddr?.hostname ??
+      arg?.requestIP?.(request)?.address ??
+      arg?.incoming?.socket?.remoteAddress ??
+      ((request as { cf?: unknown }).cf !== undefined
+        ? request.headers.get("cf-connecting-ip")
+        : undefined);
+    if (typeof address === "string") return address;
   } catch {
     // Connection details are best effort.
   }
-  return undefined;
 }
 
 /**
@@ -151,81 +135,72 @@ export function startRequestSegment(
   request: Request,
   clientAddress: string | undefined,
 ): Segment {
-  const tracer = options.tracer;
-  const headers = request.headers;
+  const { tracer, dynamicNaming } = options;
+  const { headers, method, url: href } = request;
   let url: URL | undefined;
   try {
-    url = new URL(request.url);
+    url = new URL(href);
   } catch {
     // A relative or odd URL: record what we have.
   }
   const host = headers.get("host") ?? url?.host ?? "";
   let name = tracer.serviceName;
-  if (options.dynamicNaming !== undefined) {
-    const hostname = stripPort(host);
-    if (hostname && wildcardMatch(options.dynamicNaming, hostname)) {
-      name = hostname;
-    }
+  if (dynamicNaming !== undefined) {
+    const hostname = host.match(HOST)?.[0] ?? host;
+    if (hostname && wildcardMatch(dynamicNaming, hostname)) name = hostname;
   }
-  const segment = tracer.startSegment(name, {
-    traceHeader: headers.get(TRACE_HEADER),
-    sampling: {
-      host,
-      method: request.method,
-      path: url?.pathname ?? request.url,
+  const segment = tracer.startSegment(
+    name,
+    {
+      traceHeader: headers.get(TRACE_HEADER),
+      sampling: { host, method, path: url?.pathname ?? href },
     },
-  });
-  if (!segment.isSampled) return segment;
-  const forwarded = headers.get("x-forwarded-for");
-  const first = forwarded?.split(",")[0].trim();
-  segment.setHttpRequest({
-    method: request.method,
-    url: request.url,
-    userAgent: headers.get("user-agent") ?? undefined,
-    clientIp: first || clientAddress,
-    xForwardedFor: first ? true : undefined,
-  });
-  for (const plugin of tracer.plugins) {
-    if (typeof plugin.forRequest !== "function") continue;
-    try {
-      const data = plugin.forRequest(request);
-      if (data?.origin) segment.setOrigin(data.origin);
-      if (data?.aws) segment.setAws(data.aws);
-    } catch (e) {
-      tracer.reportError(
-        new XRayError(
-          `Plugin '${plugin.name}' failed for a request: ${toError(e).message}`,
-          { cause: e },
-        ),
-        "plugin",
-      );
+  );
+  if (segment.isSampled) {
+    const forwarded = headers.get("x-forwarded-for")?.split(",")[0].trim();
+    segment.setHttpRequest({
+      method,
+      url: href,
+      userAgent: headers.get("user-agent") ?? undefined,
+      clientIp: forwarded || clientAddress,
+      xForwardedFor: forwarded ? true : undefined,
+    });
+    for (const plugin of tracer.plugins) {
+      if (typeof plugin.forRequest !== "function") continue;
+      try {
+        const data = plugin.forRequest(request);
+        if (data?.origin) segment.setOrigin(data.origin);
+        if (data?.aws) segment.setAws(data.aws);
+      } catch (e) {
+        tracer.reportError(
+          new XRayError(
+            `Plugin '${plugin.name}' failed for a request: ${
+              toError(e).message
+            }`,
+            { cause: e },
+          ),
+          "plugin",
+        );
+      }
     }
   }
   return segment;
 }
 
-/** Records a matched route pattern as the configured annotation. */
-export function recordRoute(
-  options: IncomingOptions,
-  segment: Segment,
-  route: string | undefined,
-): void {
-  const key = options.routeAnnotation ?? "http_route";
-  if (key !== false && route) segment.annotate(key, route);
-}
-
+// Flushes the tracer once `ended` settles, through `ctx.waitUntil` when there is one.
 function afterEnd(
-  options: IncomingOptions,
-  ended: Promise<void>,
-  waitUntil: WaitUntil | undefined,
+  { flush, tracer }: IncomingOptions,
+  ctx: WaitUntilHost,
+  ended: Promise<void> = Promise.resolve(),
 ): void {
-  const flush = options.flush ?? waitUntil !== undefined;
-  if (!flush) return;
-  const tracer = options.tracer;
-  const flushed = ended.then(() => tracer.flush()).then(() => {});
-  if (waitUntil) {
+  const host = ctx as
+    | { waitUntil?(promise: Promise<unknown>): void }
+    | undefined;
+  const hasWaitUntil = typeof host?.waitUntil === "function";
+  if (flush ?? hasWaitUntil) {
+    const flushed = ended.then(() => tracer.flush());
     try {
-      waitUntil(flushed);
+      if (hasWaitUntil) host!.waitUntil!(flushed);
     } catch (e) {
       tracer.reportError(e, "export");
     }
@@ -240,12 +215,10 @@ export function failRequest(
   options: IncomingOptions,
   segment: Segment,
   error: unknown,
-  waitUntil: WaitUntil | undefined,
+  ctx: WaitUntilHost,
 ): void {
-  segment.addError(error);
-  segment.setHttpResponse({ status: 500 });
-  segment.end();
-  afterEnd(options, Promise.resolve(), waitUntil);
+  segment.addError(error).setHttpResponse({ status: 500 }).end();
+  afterEnd(options, ctx);
 }
 
 /**
@@ -261,82 +234,71 @@ export function finishRequest(
   options: IncomingOptions,
   segment: Segment,
   response: Response,
-  waitUntil: WaitUntil | undefined,
+  ctx: WaitUntilHost,
 ): Response {
-  const tracer = options.tracer;
+  const { status, statusText, headers, body } = response;
+  const length = headers.get("content-length") ?? "";
+  const declared = /^\s*\d+\s*$/.test(length) ? +length : undefined;
+  segment.setHttpResponse({ status, contentLength: declared });
   let out = response;
-  const status = response.status;
-  let declaredLength: number | undefined;
-  const lengthHeader = response.headers.get("content-length");
-  if (lengthHeader !== null && /^\d+$/.test(lengthHeader.trim())) {
-    declaredLength = Number(lengthHeader.trim());
-  }
-  segment.setHttpResponse({ status, contentLength: declaredLength });
-  const body = response.body;
-  const watch = segment.isSampled && !segment.isEnded && body !== null &&
-    status !== 101 && (response as { webSocket?: unknown }).webSocket == null;
-  const answer = segment.incoming?.sampled === "requested";
-  if (watch) {
-    let resolveEnded!: () => void;
-    const ended = new Promise<void>((resolve) => resolveEnded = resolve);
+  let ended: Promise<void> | undefined;
+  if (
+    segment.isSampled && !segment.isEnded && body && status !== 101 &&
+    (response as { webSocket?: unknown }).webSocket == null
+  ) {
     let counted = 0;
-    let finished = false;
+    // Set until the segment is ended: finishing happens once.
+    let resolveEnded: (() => void) | undefined;
+    ended = new Promise<void>((resolve) => resolveEnded = resolve);
     const finish = (error?: unknown): void => {
-      if (finished) return;
-      finished = true;
+      if (!resolveEnded) return;
       if (error !== undefined) segment.addError(error);
-      if (declaredLength === undefined) {
+      if (declared === undefined) {
         segment.setHttpResponse({ contentLength: counted });
       }
       segment.end();
       resolveEnded();
+      resolveEnded = undefined;
     };
     const reader = body.getReader();
-    const watched = new ReadableStream<Uint8Array>({
-      async pull(controller): Promise<void> {
-        let chunk: ReadableStreamReadResult<Uint8Array>;
-        try {
-          chunk = await reader.read();
-        } catch (e) {
-          finish(e);
-          controller.error(e);
-          return;
-        }
-        if (chunk.done) {
+    out = new Response(
+      new ReadableStream<Uint8Array>({
+        async pull(controller): Promise<void> {
+          try {
+            const { done, value } = await reader.read();
+            if (done) {
+              finish();
+              controller.close();
+            } else {
+              counted += value.byteLength;
+              controller.enqueue(value);
+            }
+          } catch (e) {
+            finish(e);
+            controller.error(e);
+          }
+        },
+        cancel(reason): Promise<void> {
           finish();
-          controller.close();
-          return;
-        }
-        counted += chunk.value.byteLength;
-        controller.enqueue(chunk.value);
-      },
-      cancel(reason): Promise<void> {
-        finish();
-        return reader.cancel(reason).catch(() => {});
-      },
-    }, { highWaterMark: 0 });
-    out = new Response(watched, {
-      status,
-      statusText: response.statusText,
-      headers: response.headers,
-    });
-    afterEnd(options, ended, waitUntil);
-  } else {
-    if (!segment.isEnded) segment.end();
-    afterEnd(options, Promise.resolve(), waitUntil);
-  }
-  if (answer) {
+          return reader.cancel(reason).catch(() => {});
+        },
+      }, { highWaterMark: 0 }),
+      { status, statusText, headers },
+    );
+  } else if (!segment.isEnded) segment.end();
+  afterEnd(options, ctx, ended);
+  if (segment.incoming?.sampled === "requested") {
     const value = segment.responseTraceHeader();
     try {
-      out.headers.set(TRACE_HEADER, value);
-    } catch {
-      // Immutable headers (a Response from fetch): copy once.
       try {
+        out.headers.set(TRACE_HEADER, value);
+      } catch {
+        // Immutable headers (a Response from fetch): copy once.
         out = new Response(out.body, out);
         out.headers.set(TRACE_HEADER, value);
-      } catch (e) {
-        tracer.reportError(e, "recording");
       }
+    } catch (e) {
+      options.tracer.reportError(e, "recording");
     }
   }
   return out;

@@ -39,29 +39,40 @@ export interface DaemonAddress {
   tcp: HostPort;
 }
 
+const CONTEXT_MISSING = ["RUNTIME_ERROR", "LOG_ERROR", "IGNORE_ERROR"];
+
+/**
+ * Checks a context-missing mode.
+ *
+ * @internal
+ * @throws {RangeError} When `mode` is not one of the three.
+ */
+export function checkContextMissing(
+  mode: string,
+  what: string,
+  name: string,
+): ContextMissing {
+  if (!CONTEXT_MISSING.includes(mode)) {
+    throw new RangeError(
+      `Cannot ${what} as '${name}' must be RUNTIME_ERROR, LOG_ERROR or IGNORE_ERROR: current value is '${mode}'`,
+    );
+  }
+  return mode as ContextMissing;
+}
+
+// `n`, `no`, `f`, `false`, `off`, `0` (group 1: false) or `y`, `yes`, `t`,
+// `true`, `on`, `1`, in any case.
+const FLAG = /^(?:(n|no|f|false|off|0)|y|yes|t|true|on|1)$/i;
+
 function flag(value: string | undefined): boolean | undefined {
-  if (value === undefined) return undefined;
-  const v = value.trim().toLowerCase();
-  if (/^(n|no|f|false|off|0)$/.test(v)) return false;
-  if (/^(y|yes|t|true|on|1)$/.test(v)) return true;
-  return undefined;
+  const m = FLAG.exec(String(value).trim());
+  return m ? !m[1] : undefined;
 }
 
-// `host:port` (the host without colons) or `[v6 host]:port`.
-const HOST_PORT = /^(?:\[([^\]]+)\]|([^:[][^:]*)):(\d{1,5})$/;
-
-function parseHostPort(part: string, whole: string): HostPort {
-  const m = HOST_PORT.exec(part);
-  const port = Number(m?.[3]);
-  if (!m || port < 1 || port > 65535) throw badAddress(whole);
-  return { host: m[1] ?? m[2], port };
-}
-
-function badAddress(value: string): RangeError {
-  return new RangeError(
-    `Cannot parse the daemon address as it must be 'host:port' or 'tcp:host:port udp:host:port': current value is '${value}'`,
-  );
-}
+// An optional `tcp:` or `udp:` (group 1), then `host:port` (the host without
+// colons) or `[v6 host]:port`.
+const ADDRESS =
+  /^(?:(tcp|udp):|(?!(?:tcp|udp):))(?:\[([^\]]+)\]|([^:[][^:]*)):(\d{1,5})$/i;
 
 /**
  * Parses `AWS_XRAY_DAEMON_ADDRESS`: `host:port`, `[v6]:port`, or
@@ -82,22 +93,27 @@ function badAddress(value: string): RangeError {
  * ```
  */
 export function parseDaemonAddress(value: string): DaemonAddress {
-  if (typeof value !== "string") throw badAddress(String(value));
-  const parts = value.trim().split(/\s+/);
-  if (parts.length === 1 && !/^(tcp|udp):/i.test(parts[0])) {
-    const hp = parseHostPort(parts[0], value);
-    return { udp: hp, tcp: { ...hp } };
+  // One part without a prefix, or a `tcp:` and a `udp:` part in either order.
+  const parts = typeof value === "string" ? value.trim().split(/\s+/) : [];
+  const found: Partial<Record<string, HostPort>> = {};
+  for (const part of parts) {
+    const m = ADDRESS.exec(part);
+    const kind = m?.[1]?.toLowerCase() ?? "";
+    const port = Number(m?.[4]);
+    if (
+      !m || port < 1 || port > 65535 || found[kind] || parts.length > 2 ||
+      !kind !== (parts.length === 1)
+    ) break;
+    found[kind] = { host: m[2] ?? m[3], port };
   }
-  // Otherwise exactly one `tcp:` and one `udp:` part, in either order.
-  const found: Partial<DaemonAddress> = {};
-  for (const p of parts.length === 2 ? parts : []) {
-    const kind = p.slice(0, 4).toLowerCase();
-    const key = kind === "tcp:" ? "tcp" : kind === "udp:" ? "udp" : undefined;
-    if (!key || found[key]) throw badAddress(value);
-    found[key] = parseHostPort(p.slice(4), value);
-  }
-  if (!found.tcp || !found.udp) throw badAddress(value);
-  return { udp: found.udp, tcp: found.tcp };
+  const { "": one, tcp, udp } = found;
+  if (one) return { udp: one, tcp: { ...one } };
+  if (tcp && udp) return { udp, tcp };
+  throw new RangeError(
+    `Cannot parse the daemon address as it must be 'host:port' or 'tcp:host:port udp:host:port': current value is '${
+      String(value)
+    }'`,
+  );
 }
 
 /**
@@ -120,32 +136,44 @@ export function parseDaemonAddress(value: string): DaemonAddress {
 export function configFromEnv(
   env: Record<string, string | undefined>,
 ): EnvConfig {
-  const config: EnvConfig = {};
-  if (typeof env !== "object" || env === null) return config;
-  const name = env.AWS_XRAY_TRACING_NAME;
-  if (typeof name === "string" && name.trim()) config.serviceName = name.trim();
-  const address = env.AWS_XRAY_DAEMON_ADDRESS;
-  if (typeof address === "string" && address.trim()) {
-    config.daemonAddress = parseDaemonAddress(address);
-  }
-  const missing = env.AWS_XRAY_CONTEXT_MISSING;
-  if (typeof missing === "string" && missing.trim()) {
-    const m = missing.trim().toUpperCase();
-    if (m !== "RUNTIME_ERROR" && m !== "LOG_ERROR" && m !== "IGNORE_ERROR") {
-      throw new RangeError(
-        `Cannot read 'AWS_XRAY_CONTEXT_MISSING' as it must be RUNTIME_ERROR, LOG_ERROR or IGNORE_ERROR: current value is '${missing}'`,
-      );
-    }
-    config.contextMissing = m;
-  }
-  const enabled = env.AWS_XRAY_SDK_ENABLED;
-  if (typeof enabled === "string") config.enabled = flag(enabled) !== false;
-  const sql = flag(env.AWS_XRAY_COLLECT_SQL_QUERIES);
-  if (sql !== undefined) config.collectSqlQueries = sql;
-  const level = env.AWS_XRAY_LOG_LEVEL;
+  const config = tracerEnv(env);
+  const level = env?.AWS_XRAY_LOG_LEVEL;
   if (typeof level === "string" && level.trim()) {
     config.logLevel = level.trim().toLowerCase();
   }
+  return config;
+}
+
+/**
+ * What `createTracer` reads from the environment: everything
+ * {@linkcode configFromEnv} reads but the log level.
+ *
+ * @internal
+ */
+export function tracerEnv(env: unknown): EnvConfig {
+  const config: EnvConfig = {};
+  const read = (name: string): string | undefined => {
+    const value = (env as Record<string, unknown> | undefined)?.[
+      "AWS_XRAY_" + name
+    ];
+    return typeof value === "string" ? value : undefined;
+  };
+  const name = read("TRACING_NAME")?.trim();
+  if (name) config.serviceName = name;
+  const address = read("DAEMON_ADDRESS");
+  if (address?.trim()) config.daemonAddress = parseDaemonAddress(address);
+  const missing = read("CONTEXT_MISSING")?.trim();
+  if (missing) {
+    config.contextMissing = checkContextMissing(
+      missing.toUpperCase(),
+      "read the environment",
+      "AWS_XRAY_CONTEXT_MISSING",
+    );
+  }
+  const enabled = read("SDK_ENABLED");
+  if (enabled !== undefined) config.enabled = flag(enabled) !== false;
+  const sql = flag(read("COLLECT_SQL_QUERIES"));
+  if (sql !== undefined) config.collectSqlQueries = sql;
   return config;
 }
 

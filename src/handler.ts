@@ -32,7 +32,6 @@ import {
   type IncomingOptions,
   lazyOptions,
   startRequestSegment,
-  type WaitUntil,
 } from "./_incoming.ts";
 
 /** A fetch handler: the request, then whatever the runtime passes (Workers: env, ctx). */
@@ -77,15 +76,6 @@ const segments = new WeakMap<Request, Segment>();
  */
 export function segmentOf(request: Request): Segment | undefined {
   return segments.get(request);
-}
-
-function waitUntilOf(ctx: unknown): WaitUntil | undefined {
-  const c = ctx as { waitUntil?: unknown } | null | undefined;
-  if (c && typeof c === "object" && typeof c.waitUntil === "function") {
-    const waitUntil = c.waitUntil as (p: Promise<unknown>) => void;
-    return (promise) => waitUntil.call(c, promise);
-  }
-  return undefined;
 }
 
 /**
@@ -181,7 +171,7 @@ function wrap(
     }
     const segment = startRequestSegment(opts, request, address);
     segments.set(request, segment);
-    const waitUntil = waitUntilOf(args[1]);
+    const ctx = args[1];
     const context = opts.tracer.context;
     let response: Response;
     try {
@@ -190,7 +180,7 @@ function wrap(
           handler.call(this, request, ...args))
         : handler.call(this, request, ...args));
     } catch (error) {
-      failRequest(opts, segment, error, waitUntil);
+      failRequest(opts, segment, error, ctx);
       throw error;
     }
     if (!(response instanceof Response)) {
@@ -198,6 +188,6 @@ function wrap(
       segment.end();
       return response;
     }
-    return finishRequest(opts, segment, response, waitUntil);
+    return finishRequest(opts, segment, response, ctx);
   };
 }

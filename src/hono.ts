@@ -39,9 +39,8 @@ import {
   finishRequest,
   type IncomingOptions,
   lazyOptions,
-  recordRoute,
   startRequestSegment,
-  type WaitUntil,
+  type WaitUntilHost,
 } from "./_incoming.ts";
 
 /** Variables the middleware sets: pass to `new Hono<{ Variables: XRayVariables }>()`. */
@@ -57,19 +56,6 @@ export interface XRayOptions extends IncomingOptions {
    * @default the connection address where the runtime tells it (Deno, Bun, Node server, Workers)
    */
   clientIp?: (c: Context) => string | undefined;
-}
-
-function waitUntilOf(c: Context): WaitUntil | undefined {
-  try {
-    // Throws outside Workers (no ExecutionContext).
-    const ctx = c.executionCtx;
-    if (ctx && typeof ctx.waitUntil === "function") {
-      return (promise) => ctx.waitUntil(promise);
-    }
-  } catch {
-    // Not on Workers.
-  }
-  return undefined;
 }
 
 /**
@@ -125,24 +111,30 @@ export function xray(
     }
     const segment = startRequestSegment(opts, request, address);
     c.set("xray", segment);
-    const waitUntil = waitUntilOf(c);
+    let ctx: WaitUntilHost;
+    try {
+      ctx = c.executionCtx;
+    } catch {
+      // Not on Workers: Hono throws without an ExecutionContext.
+    }
     const context = opts.tracer.context;
     try {
       await (context ? context.run(segment, next) : next());
     } catch (error) {
       // Hono catches Error instances itself; anything else lands here.
-      failRequest(opts, segment, error, waitUntil);
+      failRequest(opts, segment, error, ctx);
       throw error;
     }
     if (segment.isSampled) {
       const route = c.req.matchedRoutes[c.req.routeIndex];
-      if (route && route.handler !== xray) {
-        recordRoute(opts, segment, route.path);
+      const key = opts.routeAnnotation ?? "http_route";
+      if (key !== false && route?.path && route.handler !== xray) {
+        segment.annotate(key, route.path);
       }
       // An HTTPException answered with a 4xx is the client's error, not a fault.
       if (c.error && c.res.status >= 500) segment.addError(c.error);
     }
-    const response = finishRequest(opts, segment, c.res, waitUntil);
+    const response = finishRequest(opts, segment, c.res, ctx);
     if (response !== c.res) c.res = response;
   };
 }

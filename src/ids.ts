@@ -8,28 +8,25 @@ import type { Clock, IdGenerator } from "./types.ts";
 
 const POOL_BYTES = 4096;
 const HEX: string[] = [];
-for (let i = 0; i < 256; i++) HEX.push((i < 16 ? "0" : "") + i.toString(16));
+for (let i = 256; i < 512; i++) HEX.push(i.toString(16).slice(1));
 
-let pool: Uint8Array<ArrayBuffer> | undefined;
+let pool: Uint8Array<ArrayBuffer>;
 let offset = POOL_BYTES;
 
 function hexBytes(count: number): string {
   if (offset + count > POOL_BYTES) {
-    pool ??= new Uint8Array(POOL_BYTES);
-    crypto.getRandomValues(pool);
+    crypto.getRandomValues(pool ??= new Uint8Array(POOL_BYTES));
     offset = 0;
   }
-  const p = pool!;
   let out = "";
   let nonZero = 0;
-  for (let i = 0; i < count; i++) {
-    const b = p[offset + i];
-    nonZero |= b;
-    out += HEX[b];
+  for (let i = offset; i < offset + count; i++) {
+    nonZero |= pool[i];
+    out += HEX[pool[i]];
   }
   offset += count;
   // An all-zero id is invalid in X-Ray; draw again (probability 2^-64 or less).
-  return nonZero === 0 ? hexBytes(count) : out;
+  return nonZero ? out : hexBytes(count);
 }
 
 /**
@@ -72,16 +69,12 @@ export const randomIds: IdGenerator = {
   segmentId: newSegmentId,
 };
 
-const origin = typeof performance !== "undefined" &&
-    typeof performance.timeOrigin === "number"
-  ? performance.timeOrigin
-  : 0;
+const origin = globalThis.performance?.timeOrigin ?? 0;
 
 /**
  * The default clock: `performance.timeOrigin + performance.now()` (sub-millisecond
  * where the runtime allows), else `Date.now()`.
  */
-export const systemClock: Clock =
-  origin > 0 && typeof performance.now === "function"
-    ? { now: () => origin + performance.now() }
-    : { now: () => Date.now() };
+export const systemClock: Clock = origin > 0
+  ? { now: () => origin + performance.now() }
+  : { now: Date.now };

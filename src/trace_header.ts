@@ -25,69 +25,42 @@ export interface TraceHeader {
   data: Record<string, string>;
 }
 
-function isHex(code: number): boolean {
-  return (code >= 48 && code <= 57) || (code >= 97 && code <= 102) ||
-    (code >= 65 && code <= 70);
-}
+// Printable ASCII without `;`: safe to forward in a header. (A key never
+// holds `=`: it ends at the first one.)
+const TOKEN = /^[!-:<-~]*$/;
+const SPACE = /\s/;
 
-function isHexRun(s: string, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) if (!isHex(s.charCodeAt(i))) return false;
-  return true;
-}
-
-// Printable ASCII without `;` (and without `=` in keys): safe to forward in a header.
-function isToken(s: string, allowEquals: boolean): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x21 || c > 0x7e || c === 59 || (c === 61 && !allowEquals)) {
-      return false;
-    }
+// Whether s[from, to) is `length` hex digits.
+function isHexAt(s: string, from: number, to: number, length: number): boolean {
+  if (to - from !== length) return false;
+  for (; from < to; from++) {
+    let c = s.charCodeAt(from);
+    if ((c < 48 || c > 57) && ((c |= 32) < 97 || c > 102)) return false;
   }
   return true;
 }
 
-// The white space String.prototype.trim removes (WhiteSpace and LineTerminator).
-function isSpace(c: number): boolean {
-  return c === 32 || (c >= 9 && c <= 13) || c === 0xa0 || c === 0x1680 ||
-    (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 ||
-    c === 0x202f ||
-    c === 0x205f || c === 0x3000 || c === 0xfeff;
+// Whether s[from, to) is a trace id: `1-` + 8 hex + `-` + 24 hex.
+function isTraceIdAt(s: string, from: number, to: number): boolean {
+  return s.charCodeAt(from) === 49 && s.charCodeAt(from + 1) === 45 &&
+    s.charCodeAt(from + 10) === 45 && isHexAt(s, from + 2, from + 10, 8) &&
+    isHexAt(s, from + 11, to, 24);
 }
 
-const ROOT = 1;
-const PARENT = 2;
-const SAMPLED = 3;
-const SELF = 4;
+// The white space String.prototype.trim removes (what `\s` matches).
+function isSpace(c: number): boolean {
+  return c < 33
+    ? c === 32 || (c > 8 && c < 14)
+    : c > 127 && SPACE.test(String.fromCharCode(c));
+}
 
-// Case-insensitive ASCII comparison of value[from, from + word.length) with a lower-case word.
-function isWordAt(value: string, from: number, word: string): boolean {
+// Whether value[from, to) is `word` (lower case) in any ASCII case.
+function isKey(value: string, from: number, to: number, word: string): boolean {
+  if (to - from !== word.length) return false;
   for (let i = 0; i < word.length; i++) {
     if ((value.charCodeAt(from + i) | 32) !== word.charCodeAt(i)) return false;
   }
   return true;
-}
-
-// Which of Root, Parent, Sampled, Self the key value[ks, ke) is (0: another key).
-function knownKey(value: string, ks: number, ke: number): number {
-  switch (ke - ks) {
-    case 4:
-      return isWordAt(value, ks, "root")
-        ? ROOT
-        : isWordAt(value, ks, "self")
-        ? SELF
-        : 0;
-    case 6:
-      return isWordAt(value, ks, "parent") ? PARENT : 0;
-    case 7:
-      return isWordAt(value, ks, "sampled") ? SAMPLED : 0;
-  }
-  return 0;
-}
-
-function isTraceIdAt(s: string, at: number): boolean {
-  return s.charCodeAt(at) === 49 && s.charCodeAt(at + 1) === 45 &&
-    s.charCodeAt(at + 10) === 45 && isHexRun(s, at + 2, at + 10) &&
-    isHexRun(s, at + 11, at + 35);
 }
 
 /**
@@ -97,7 +70,7 @@ function isTraceIdAt(s: string, at: number): boolean {
  * @returns `true` when valid.
  */
 export function isTraceId(value: string): boolean {
-  return value.length === 35 && isTraceIdAt(value, 0);
+  return isTraceIdAt(value, 0, value.length);
 }
 
 /**
@@ -107,7 +80,7 @@ export function isTraceId(value: string): boolean {
  * @returns `true` when valid.
  */
 export function isSegmentId(value: string): boolean {
-  return value.length === 16 && isHexRun(value, 0, 16);
+  return isHexAt(value, 0, value.length, 16);
 }
 
 /**
@@ -131,67 +104,57 @@ export function isSegmentId(value: string): boolean {
 export function parseTraceHeader(
   value: string | null | undefined,
 ): TraceHeader | undefined {
-  if (typeof value !== "string" || value.length === 0) return undefined;
+  if (typeof value !== "string") return undefined;
   let root: string | undefined;
   let parent: string | undefined;
   let sampled: boolean | "requested" | undefined;
   let data: Record<string, string> | undefined;
   let dataBytes = 0;
   let found = false;
-  let start = 0;
   const len = value.length;
-  while (start <= len) {
-    let end = value.indexOf(";", start);
-    if (end === -1) end = len;
-    const eq = value.indexOf("=", start);
-    if (eq !== -1 && eq < end) {
-      // Trimmed bounds of key and value, found without slicing.
-      let ks = start;
-      let ke = eq;
-      while (ks < ke && isSpace(value.charCodeAt(ks))) ks++;
-      while (ke > ks && isSpace(value.charCodeAt(ke - 1))) ke--;
-      if (ke > ks) {
-        let vs = eq + 1;
-        let ve = end;
-        while (vs < ve && isSpace(value.charCodeAt(vs))) vs++;
-        while (ve > vs && isSpace(value.charCodeAt(ve - 1))) ve--;
-        const known = knownKey(value, ks, ke);
-        if (known === ROOT) {
-          if (ve - vs === 35 && isTraceIdAt(value, vs)) {
-            root = value.slice(vs, ve).toLowerCase();
-            found = true;
-          }
-        } else if (known === PARENT) {
-          if (ve - vs === 16 && isHexRun(value, vs, ve)) {
-            parent = value.slice(vs, ve).toLowerCase();
-            found = true;
-          }
-        } else if (known === SAMPLED) {
-          if (ve - vs === 1) {
-            const c = value.charCodeAt(vs);
-            if (c === 49) sampled = true;
-            else if (c === 48) sampled = false;
-            else if (c === 63) sampled = "requested";
-          }
-          if (sampled !== undefined) found = true;
-        } else if (known !== SELF) {
-          const size = ke - ks + ve - vs;
-          if (dataBytes + size <= MAX_TRACE_HEADER_DATA) {
-            const key = value.slice(ks, ke);
-            const val = value.slice(vs, ve);
-            if (isToken(key, false) && isToken(val, true)) {
-              data ??= {};
-              if (!Object.hasOwn(data, key)) {
-                setKey(data, key, val);
-                dataBytes += size;
-                found = true;
-              }
-            }
-          }
-        }
+  for (let start = 0, end; start <= len; start = end + 1) {
+    end = value.indexOf(";", start);
+    if (end < 0) end = len;
+    // Trimmed bounds of key and value, found without slicing.
+    let ks = start;
+    let ke = value.indexOf("=", start);
+    let vs = ke + 1;
+    let ve = end;
+    if (ke < 0 || ke > end) continue;
+    while (ks < ke && isSpace(value.charCodeAt(ks))) ks++;
+    while (ke > ks && isSpace(value.charCodeAt(ke - 1))) ke--;
+    while (vs < ve && isSpace(value.charCodeAt(vs))) vs++;
+    while (ve > vs && isSpace(value.charCodeAt(ve - 1))) ve--;
+    if (isKey(value, ks, ke, "root")) {
+      if (isTraceIdAt(value, vs, ve)) {
+        root = value.slice(vs, ve).toLowerCase();
+        found = true;
+      }
+    } else if (isKey(value, ks, ke, "parent")) {
+      if (isHexAt(value, vs, ve, 16)) {
+        parent = value.slice(vs, ve).toLowerCase();
+        found = true;
+      }
+    } else if (isKey(value, ks, ke, "sampled")) {
+      const i = ve - vs === 1 ? "10?".indexOf(value[vs]) : -1;
+      if (i >= 0) {
+        sampled = i > 1 ? "requested" : i === 0;
+        found = true;
+      }
+    } else if (ke > ks && !isKey(value, ks, ke, "self")) {
+      const size = ke - ks + ve - vs;
+      const key = value.slice(ks, ke);
+      const val = value.slice(vs, ve);
+      data ??= {};
+      if (
+        dataBytes + size <= MAX_TRACE_HEADER_DATA && TOKEN.test(key) &&
+        TOKEN.test(val) && !Object.hasOwn(data, key)
+      ) {
+        setKey(data, key, val);
+        dataBytes += size;
+        found = true;
       }
     }
-    start = end + 1;
   }
   if (!found) return undefined;
   const header: TraceHeader = { data: data ?? {} };
@@ -219,15 +182,15 @@ export function parseTraceHeader(
  * ```
  */
 export function formatTraceHeader(header: TraceHeader): string {
-  let out = "";
-  if (header.root) out = "Root=" + header.root;
-  if (header.parent) out += (out ? ";" : "") + "Parent=" + header.parent;
-  if (header.sampled !== undefined) {
-    out += (out ? ";" : "") + "Sampled=" +
-      (header.sampled === "requested" ? "?" : header.sampled ? "1" : "0");
+  const { root, parent, sampled } = header;
+  let out = root ? "Root=" + root : "";
+  if (parent) out += (out && ";") + "Parent=" + parent;
+  if (sampled !== undefined) {
+    out += (out && ";") + "Sampled=" +
+      (sampled === "requested" ? "?" : +sampled);
   }
   for (const key in header.data) {
-    out += (out ? ";" : "") + key + "=" + header.data[key];
+    out += (out && ";") + key + "=" + header.data[key];
   }
   return out;
 }
@@ -246,7 +209,6 @@ export function responseTraceHeader(
   sampled: boolean,
   incoming?: TraceHeader,
 ): string {
-  return incoming?.sampled === "requested"
-    ? "Root=" + traceId + ";Sampled=" + (sampled ? "1" : "0")
-    : "Root=" + traceId;
+  return "Root=" + traceId +
+    (incoming?.sampled === "requested" ? ";Sampled=" + +sampled : "");
 }

@@ -14,7 +14,6 @@ import type {
   FlushResult,
   IdGenerator,
   Plugin,
-  PluginData,
   Sampler,
   SamplingRequest,
   Sender,
@@ -32,7 +31,11 @@ import type { Entity } from "./segment.ts";
 import { serialize } from "./document.ts";
 import type { EntityData } from "./document.ts";
 import { type BatcherOptions, createBatcher } from "./batcher.ts";
-import { configFromEnv, type ContextMissing } from "./config.ts";
+import {
+  checkContextMissing,
+  type ContextMissing,
+  tracerEnv,
+} from "./config.ts";
 import { detectRuntime } from "./runtime/detect.ts";
 import { toError, XRayError } from "./errors.ts";
 import { daemonUrl, unsignedSender } from "./senders/_put_trace_segments.ts";
@@ -138,23 +141,23 @@ function defaultOnError(error: Error, source: ErrorSource): void {
   console.warn(`xray-edge (${source}): ${error.message}`);
 }
 
-function checkInteger(
-  name: string,
-  value: number | undefined,
-  min: number,
+// A count option, checked, or its default.
+function count(
+  options: TracerOptions,
+  name: "streamingThreshold" | "maxStackFrames",
+  fallback: number,
   max: number,
-): void {
-  if (value === undefined) return;
-  if (
-    typeof value !== "number" || !Number.isInteger(value) || value < min ||
-    value > max
-  ) {
+): number {
+  const value = options[name];
+  if (value === undefined) return fallback;
+  if (!(Number.isInteger(value) && value >= 0 && value <= max)) {
     throw new RangeError(
-      `Cannot create tracer as '${name}' must be an integer from ${min} to ${max}: current value is ${
+      `Cannot create tracer as '${name}' must be an integer from 0 to ${max}: current value is ${
         String(value)
       }`,
     );
   }
+  return value;
 }
 
 /**
@@ -188,34 +191,30 @@ export function createTracer(options: TracerOptions = {}): Tracer {
   if (typeof options !== "object" || options === null) {
     throw new TypeError(`Cannot create tracer as options must be an object`);
   }
-  const env = options.env ? configFromEnv(options.env) : {};
+  const env = tracerEnv(options.env);
   const rawName = options.serviceName ?? env.serviceName;
-  if (typeof rawName !== "string" || sanitizeName(rawName).length === 0) {
+  const serviceName = typeof rawName === "string" ? sanitizeName(rawName) : "";
+  if (!serviceName) {
     throw new TypeError(
       `Cannot create tracer as 'serviceName' must be a non-empty name (or set AWS_XRAY_TRACING_NAME): current value is ${
-        JSON.stringify(rawName) ?? "undefined"
+        JSON.stringify(rawName)
       }`,
     );
   }
-  const serviceName = sanitizeName(rawName);
-  checkInteger("streamingThreshold", options.streamingThreshold, 0, 10000);
-  checkInteger("maxStackFrames", options.maxStackFrames, 0, 1000);
-  const contextMissing = options.contextMissing ?? env.contextMissing ??
-    "LOG_ERROR";
-  if (
-    !["RUNTIME_ERROR", "LOG_ERROR", "IGNORE_ERROR"].includes(contextMissing)
-  ) {
-    throw new RangeError(
-      `Cannot create tracer as 'contextMissing' must be RUNTIME_ERROR, LOG_ERROR or IGNORE_ERROR: current value is '${contextMissing}'`,
-    );
-  }
+  const streamingThreshold = count(options, "streamingThreshold", 30, 10000);
+  const maxStackFrames = count(options, "maxStackFrames", 10, 1000);
+  const contextMissing = checkContextMissing(
+    options.contextMissing ?? env.contextMissing ?? "LOG_ERROR",
+    "create tracer",
+    "contextMissing",
+  );
   const plugins = options.plugins ?? [];
-  for (const p of plugins) {
-    if (typeof p !== "object" || p === null || typeof p.name !== "string") {
-      throw new TypeError(
-        `Cannot create tracer as every plugin must be an object with a name`,
-      );
-    }
+  if (
+    plugins.some((p) => typeof p !== "object" || typeof p?.name !== "string")
+  ) {
+    throw new TypeError(
+      `Cannot create tracer as every plugin must be an object with a name`,
+    );
   }
   const enabled = options.enabled ?? env.enabled ?? true;
   const clock = options.clock ?? systemClock;
@@ -245,9 +244,9 @@ export function createTracer(options: TracerOptions = {}): Tracer {
     onError: reportError,
   });
 
-  const runtime = detectRuntime();
-  const service: Record<string, unknown> = { runtime: runtime.runtime };
-  if (runtime.runtimeVersion) service.runtime_version = runtime.runtimeVersion;
+  const { runtime, runtimeVersion } = detectRuntime();
+  const service: Record<string, unknown> = { runtime };
+  if (runtimeVersion) service.runtime_version = runtimeVersion;
   if (options.serviceVersion) service.version = options.serviceVersion;
   const sdk = { sdk: "xray-edge", sdk_version: VERSION };
   let pluginAws: Record<string, unknown> = {};
@@ -255,18 +254,15 @@ export function createTracer(options: TracerOptions = {}): Tracer {
   let baseAws: Record<string, unknown> = { xray: sdk };
   let pluginsStarted: Promise<void> | undefined;
 
-  function applyPluginData(data: PluginData | undefined): void {
-    if (!data) return;
-    if (data.origin) origin = data.origin;
-    if (data.aws) pluginAws = { ...pluginAws, ...data.aws };
-    baseAws = { ...pluginAws, xray: sdk };
-  }
-
-  function startPlugins(): Promise<void> {
-    return pluginsStarted ??= Promise.all(plugins.map(async (p) => {
-      if (!p.collect) return;
+  const startPlugins = (): Promise<void> =>
+    pluginsStarted ??= Promise.all(plugins.map(async (p) => {
       try {
-        applyPluginData(await p.collect());
+        const data = await p.collect?.();
+        if (data) {
+          origin = data.origin || origin;
+          pluginAws = { ...pluginAws, ...data.aws };
+          baseAws = { ...pluginAws, xray: sdk };
+        }
       } catch (e) {
         reportError(
           new XRayError(`Plugin '${p.name}' failed: ${toError(e).message}`, {
@@ -276,24 +272,22 @@ export function createTracer(options: TracerOptions = {}): Tracer {
         );
       }
     })).then(() => {});
-  }
 
   const recorder: Recorder = {
     clock,
     ids,
-    maxStackFrames: options.maxStackFrames ?? 10,
-    streamingThreshold: options.streamingThreshold ?? 30,
+    maxStackFrames,
+    streamingThreshold,
     report: reportError,
     emit(data: EntityData, independent: boolean): void {
       try {
         const out = serialize(data, independent);
-        if (out.truncated > 0) {
-          truncated += out.truncated;
+        const cut = out.truncated;
+        if (cut > 0) {
+          truncated += cut;
           reportError(
             new XRayError(
-              `Cut fields of ${out.truncated} entit${
-                out.truncated === 1 ? "y" : "ies"
-              } in '${data.name}' to keep documents within 64 KB`,
+              `Truncated ${cut} of the entities in '${data.name}' to keep documents within 64 KB`,
             ),
             "export",
           );
@@ -305,27 +299,6 @@ export function createTracer(options: TracerOptions = {}): Tracer {
     },
   };
 
-  function decide(
-    name: string,
-    sampled: boolean | "requested" | undefined,
-    opts: StartSegmentOptions | undefined,
-  ): { sampled: boolean; ruleName?: string } {
-    if (!enabled) return { sampled: false };
-    if (typeof opts?.sampled === "boolean") return { sampled: opts.sampled };
-    if (sampled === true || sampled === false) return { sampled };
-    try {
-      const request: SamplingRequest = { serviceName: name, ...opts?.sampling };
-      if (origin && request.serviceType === undefined) {
-        request.serviceType = origin;
-      }
-      const d = sampler.shouldSample(request);
-      return { sampled: d.sampled === true, ruleName: d.ruleName };
-    } catch (e) {
-      reportError(e, "sampling");
-      return { sampled: false };
-    }
-  }
-
   const tracer: Tracer = {
     serviceName,
     enabled,
@@ -335,52 +308,68 @@ export function createTracer(options: TracerOptions = {}): Tracer {
     collectSqlQueries: env.collectSqlQueries ?? false,
     plugins,
     startSegment(name?: string, opts?: StartSegmentOptions): Segment {
-      if (plugins.length > 0 && !pluginsStarted) void startPlugins();
-      let clean = name === undefined ? serviceName : sanitizeName(name);
-      if (clean.length === 0) clean = serviceName;
-      const incoming = opts?.traceHeader
-        ? parseTraceHeader(opts.traceHeader)
-        : undefined;
+      startPlugins();
+      const clean = (name !== undefined && sanitizeName(name)) || serviceName;
+      const incoming = parseTraceHeader(opts?.traceHeader);
       const start = opts?.startTime;
       const now = typeof start === "number" && start >= 0 && start < 1e14
         ? start
         : clock.now();
-      const decision = decide(clean, incoming?.sampled, opts);
-      let aws = baseAws;
-      if (decision.sampled && decision.ruleName) {
-        aws = {
-          ...baseAws,
-          xray: { ...sdk, sampling_rule_name: decision.ruleName },
-        };
+      // An explicit decision, else the upstream one (Sampled=1/0), else the
+      // sampler's (no header, or Sampled=?).
+      let sampled: unknown = !enabled
+        ? false
+        : typeof opts?.sampled === "boolean"
+        ? opts.sampled
+        : incoming?.sampled;
+      let ruleName: string | undefined;
+      if (typeof sampled !== "boolean") {
+        try {
+          const request: SamplingRequest = {
+            serviceName: clean,
+            ...opts?.sampling,
+          };
+          if (origin) request.serviceType ??= origin;
+          const d = sampler.shouldSample(request);
+          sampled = d.sampled === true;
+          ruleName = d.ruleName;
+        } catch (e) {
+          reportError(e, "sampling");
+          sampled = false;
+        }
       }
       const facade = opts?.facade === true;
       return new Segment({
         recorder,
         name: clean,
         traceId: incoming?.root ?? ids.traceId(now),
-        id: facade && incoming?.parent ? incoming.parent : ids.segmentId(),
+        id: (facade && incoming?.parent) || ids.segmentId(),
         parentId: facade ? undefined : incoming?.parent,
-        sampled: decision.sampled,
+        sampled: sampled as boolean,
         incoming,
         startMs: now,
         facade,
-        ruleName: decision.ruleName,
-        aws,
+        ruleName,
+        aws: sampled && ruleName
+          ? { ...baseAws, xray: { ...sdk, sampling_rule_name: ruleName } }
+          : baseAws,
         service,
         origin,
       });
     },
     current(): Entity | undefined {
       const entity = context?.current();
-      if (entity) return entity;
-      const message = context
-        ? "Cannot find a current segment or subsegment in the ambient context"
-        : "Cannot find a current segment as the tracer has no ambient context";
-      if (contextMissing === "RUNTIME_ERROR") throw new XRayError(message);
-      if (contextMissing === "LOG_ERROR") {
-        reportError(new XRayError(message), "context");
+      if (!entity && contextMissing !== "IGNORE_ERROR") {
+        const error = new XRayError(
+          "Cannot find a current segment" +
+            (context
+              ? " in the ambient context"
+              : " as the tracer has no ambient context"),
+        );
+        if (contextMissing === "RUNTIME_ERROR") throw error;
+        reportError(error, "context");
       }
-      return undefined;
+      return entity;
     },
     wrap<A extends unknown[], R>(
       name: string,
@@ -390,20 +379,21 @@ export function createTracer(options: TracerOptions = {}): Tracer {
         throw new TypeError(`Cannot wrap '${name}' as it is not a function`);
       }
       return function traced(this: unknown, ...args: A): R {
-        const first = args[0];
-        let parent: Entity | undefined = context?.current();
-        if (!parent && first instanceof Object && isEntity(first)) {
-          parent = first;
-        }
-        if (!parent) parent = tracer.current();
-        if (!parent) return fn.apply(this, args);
-        return parent.capture(
-          name,
-          (sub) =>
-            context
-              ? context.run(sub, () => fn.apply(this, args))
-              : fn.apply(this, args),
-        );
+        const call = (): R => fn.apply(this, args);
+        // The ambient context's entity, else a segment or subsegment passed
+        // first, else what the context-missing policy gives.
+        const first = args[0] as Entity;
+        const parent = context?.current() ??
+          (first instanceof Object && typeof first.capture === "function" &&
+              typeof first.traceHeaderFor === "function"
+            ? first
+            : tracer.current());
+        return parent
+          ? parent.capture(
+            name,
+            (sub) => context ? context.run(sub, call) : call(),
+          )
+          : call();
       };
     },
     flush(opts?: FlushOptions): Promise<FlushResult> {
@@ -416,9 +406,8 @@ export function createTracer(options: TracerOptions = {}): Tracer {
         reportError(e, "sampling");
       }
       const delivered = batcher.flush(opts);
-      return polling
-        ? Promise.all([delivered, polling.catch(() => {})]).then(([r]) => r)
-        : delivered;
+      const done = () => delivered;
+      return polling ? polling.then(done, done) : delivered;
     },
     shutdown(opts?: FlushOptions): Promise<FlushResult> {
       return batcher.shutdown(opts);
@@ -429,16 +418,8 @@ export function createTracer(options: TracerOptions = {}): Tracer {
       s.rejectedRecordings += rejectedRecordings;
       return s;
     },
-    ready(): Promise<void> {
-      return plugins.length > 0 ? startPlugins() : Promise.resolve();
-    },
+    ready: startPlugins,
     reportError,
   };
   return tracer;
-}
-
-function isEntity(value: object): value is Entity {
-  return value instanceof Segment ||
-    (typeof (value as Entity).capture === "function" &&
-      typeof (value as Entity).traceHeaderFor === "function");
 }

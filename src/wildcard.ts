@@ -29,24 +29,22 @@ export function wildcardMatch(pattern: string, text: string): boolean {
   let star = -1;
   let mark = 0;
   while (ti < t.length) {
-    const pc = p.charCodeAt(pi);
-    // A `*` in the pattern is always a wildcard, even facing a `*` in the text.
-    if (
-      pi < p.length && pc !== 42 &&
-      (pc === 63 /* ? */ || pc === t.charCodeAt(ti))
-    ) {
-      pi++;
-      ti++;
-    } else if (pi < p.length && pc === 42 /* * */) {
+    const pc = p[pi];
+    // A `*` in the pattern is always a wildcard, even facing a `*` in the
+    // text. Past the pattern's end `pc` is undefined and matches nothing.
+    if (pc === "*") {
       star = pi++;
       mark = ti;
-    } else if (star !== -1) {
+    } else if (pc === "?" || pc === t[ti]) {
+      pi++;
+      ti++;
+    } else if (star < 0) {
+      return false;
+    } else {
       pi = star + 1;
       ti = ++mark;
-    } else {
-      return false;
     }
   }
-  while (pi < p.length && p.charCodeAt(pi) === 42) pi++;
+  while (p[pi] === "*") pi++;
   return pi === p.length;
 }

@@ -52,6 +52,9 @@ Deno.test("parseDaemonAddress() rejects every malformed form with a RangeError n
       "host:-1",
       "tcp:127.0.0.1:2000",
       "udp:127.0.0.1:2000",
+      "tcp:2000",
+      "TCP:[::1]:2000",
+      "tcp:a:1 b:2",
       "tcp:a:1 tcp:b:2",
       "tcp:a:1 udp:b:2 udp:c:3",
       "a:1 b:2",
@@ -109,5 +112,16 @@ Deno.test("configFromEnv() rejects a bad context-missing mode and a bad daemon a
   assert.throws(
     () => configFromEnv({ AWS_XRAY_DAEMON_ADDRESS: "nowhere" }),
     RangeError,
+  );
+});
+
+Deno.test("configFromEnv() names the variable and the allowed modes when AWS_XRAY_CONTEXT_MISSING is bad", () => {
+  assert.throws(
+    () => configFromEnv({ AWS_XRAY_CONTEXT_MISSING: " loud " }),
+    {
+      name: "RangeError",
+      message:
+        "Cannot read the environment as 'AWS_XRAY_CONTEXT_MISSING' must be RUNTIME_ERROR, LOG_ERROR or IGNORE_ERROR: current value is 'LOUD'",
+    },
   );
 });

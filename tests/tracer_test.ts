@@ -155,6 +155,50 @@ Deno.test("createTracer() rejects bad configuration at once with clear messages"
   );
 });
 
+Deno.test("createTracer() rejects a plugin factory not called, and null limits", () => {
+  const factory = () => ({ name: "late" });
+  assert.throws(
+    // deno-lint-ignore no-explicit-any
+    () => createTracer({ serviceName: "x", plugins: [factory as any] }),
+    {
+      name: "TypeError",
+      message:
+        "Cannot create tracer as every plugin must be an object with a name",
+    },
+  );
+  assert.throws(
+    // deno-lint-ignore no-explicit-any
+    () => createTracer({ serviceName: "x", maxStackFrames: null as any }),
+    {
+      name: "RangeError",
+      message:
+        "Cannot create tracer as 'maxStackFrames' must be an integer from 0 to 1000: current value is null",
+    },
+  );
+  assert.throws(
+    // deno-lint-ignore no-explicit-any
+    () => createTracer({ serviceName: "x", contextMissing: "LOUD" as any }),
+    {
+      name: "RangeError",
+      message:
+        "Cannot create tracer as 'contextMissing' must be RUNTIME_ERROR, LOG_ERROR or IGNORE_ERROR: current value is 'LOUD'",
+    },
+  );
+});
+
+Deno.test("ready() resolves at once without plugins, and a disabled tracer asks no sampler", async () => {
+  const sampler = recordingSampler(true, "r");
+  const { tracer } = testTracer({ sampler, enabled: false });
+  await tracer.ready();
+  assert.equal(tracer.startSegment("x").isSampled, false);
+  assert.equal(
+    tracer.startSegment("x", { traceHeader: `Root=${ROOT};Sampled=1` })
+      .isSampled,
+    false,
+  );
+  assert.equal(sampler.seen.length, 0);
+});
+
 Deno.test("two tracers live side by side without sharing anything", async () => {
   const a = testTracer({ serviceName: "a" });
   const b = testTracer({ serviceName: "b" });

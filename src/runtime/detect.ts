@@ -21,20 +21,12 @@ export interface RuntimeInfo {
 export function detectRuntime(): RuntimeInfo {
   // deno-lint-ignore no-explicit-any
   const g = globalThis as any;
-  if (
-    typeof g.navigator?.userAgent === "string" &&
-    g.navigator.userAgent === "Cloudflare-Workers"
-  ) {
-    return { runtime: "workerd" };
-  }
-  if (typeof g.Bun?.version === "string") {
-    return { runtime: "bun", runtimeVersion: g.Bun.version };
-  }
-  if (typeof g.Deno?.version?.deno === "string") {
-    return { runtime: "deno", runtimeVersion: g.Deno.version.deno };
-  }
-  if (typeof g.process?.versions?.node === "string") {
-    return { runtime: "node", runtimeVersion: g.process.versions.node };
-  }
-  return { runtime: "unknown" };
+  // In this order: Bun and Deno also have `process.versions.node`.
+  const version = (runtime: string, runtimeVersion: unknown) =>
+    typeof runtimeVersion === "string" && { runtime, runtimeVersion };
+  return g.navigator?.userAgent === "Cloudflare-Workers"
+    ? { runtime: "workerd" }
+    : version("bun", g.Bun?.version) ||
+      version("deno", g.Deno?.version?.deno) ||
+      version("node", g.process?.versions?.node) || { runtime: "unknown" };
 }

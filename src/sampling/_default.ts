@@ -18,19 +18,13 @@ export function defaultSampler(
   random: () => number = Math.random,
 ): Sampler {
   let second = -1;
-  let used = 0;
   return {
     shouldSample(): SamplingDecision {
       const s = Math.floor(clock.now() / 1000);
-      if (s !== second) {
-        second = s;
-        used = 0;
-      }
-      if (used < 1) {
-        used++;
-        return { sampled: true, ruleName: "Default" };
-      }
-      return { sampled: random() < 0.05, ruleName: "Default" };
+      // The reservoir: the first request of each second.
+      const first = s !== second;
+      second = s;
+      return { sampled: first || random() < 0.05, ruleName: "Default" };
     },
   };
 }
