@@ -151,23 +151,12 @@ export function cleanUrl(url: string, dropQuery = false): string {
   return dropQuery ? out.replace(/[?#][^]*/, "") : out;
 }
 
-/** Reads an option without letting a hostile options object throw. */
-function option(options: unknown, key: string): unknown {
+/** Reads a property without letting a hostile object (or `null`) throw. */
+function read(value: unknown, key: string): unknown {
   try {
-    return isObject(options)
-      ? (options as Record<string, unknown>)[key]
-      : undefined;
+    return (value as Record<string, unknown> | undefined)?.[key];
   } catch {
-    return undefined;
-  }
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  try {
-    return (isObject(value) || typeof value === "function") &&
-      typeof (value as { then?: unknown }).then === "function";
-  } catch {
-    return false;
+    // A throwing getter or proxy counts as absent.
   }
 }
 
@@ -194,8 +183,6 @@ interface Trace {
   readonly facade: boolean;
   /** The segment's data (undefined when unsampled). */
   readonly root: EntityData | undefined;
-  /** Subsegments attached to the tree and not yet sent. */
-  held: number;
   /** Whether the segment's own document went out. */
   sent: boolean;
   /** Ids of recorded exceptions by error object, for cause references. */
@@ -213,7 +200,7 @@ function timeOr(trace: Trace, value: unknown): number {
     : trace.recorder.clock.now();
 }
 
-/** The entities in a tree, for `Array#reduce`: `countTree(0, data)`. */
+/** `n` plus the entities in a tree (an `Array#reduce` callback). */
 function countTree(n: number, data: EntityData): number {
   return data.children?.reduce(countTree, n + 1) ?? n + 1;
 }
@@ -223,36 +210,13 @@ function isOpen(data: EntityData): boolean {
   return data.endMs === undefined || !!data.children?.some(isOpen);
 }
 
-function subsegmentEnded(
-  trace: Trace,
-  data: EntityData,
-  parent: EntityData,
-): void {
-  if (trace.sent) {
-    // The segment went out already: send this subtree on its own.
-    const list = parent.children!;
-    const i = list.indexOf(data);
-    if (i !== -1) list.splice(i, 1);
-    trace.held -= countTree(0, data);
-    trace.recorder.emit(data, true);
-  } else if (trace.held > trace.recorder.streamingThreshold || trace.facade) {
-    trace.held -= streamFinished(trace, trace.root!);
-  }
-}
-
-/** Sends finished subtrees on their own; returns how many entities went. */
-function streamFinished(trace: Trace, node: EntityData): number {
-  let streamed = 0;
-  node.children = node.children?.filter((child) => {
-    if (isOpen(child)) {
-      streamed += streamFinished(trace, child);
-      return true;
-    }
-    trace.recorder.emit(child, true);
-    streamed += countTree(0, child);
-    return false;
-  });
-  return streamed;
+/** Sends the finished subtrees below `node` on their own. */
+function streamFinished(trace: Trace, node: EntityData): void {
+  node.children = node.children?.filter((child) =>
+    isOpen(child)
+      ? (streamFinished(trace, child), true)
+      : (trace.recorder.emit(child, true), false)
+  );
 }
 
 function newData(
@@ -295,7 +259,7 @@ function putAnnotation(
       (typeof value === "string" &&
         value.length <= MAX_ANNOTATION_VALUE_LENGTH))
   ) {
-    return ` with '${key}' as the value must be a string of at most 1000 characters, a finite number or a boolean: current value is ${
+    return ` as the value of '${key}' must be a string of at most 1000 characters, a finite number or a boolean: current value is ${
       describe(value)
     }`;
   }
@@ -305,7 +269,7 @@ function putAnnotation(
   const annotations = d.annotations ??= {};
   if (!Object.hasOwn(annotations, key)) {
     if (d.annotationCount >= MAX_ANNOTATIONS) {
-      return ` with '${key}' as it already holds ${MAX_ANNOTATIONS} annotations`;
+      return ` as '${key}' would be one more than ${MAX_ANNOTATIONS} annotations`;
     }
     d.annotationCount++;
   }
@@ -424,6 +388,34 @@ function putOrigin(d: EntityData, origin: string): void {
   if (typeof origin === "string") d.origin = origin;
 }
 
+function putEnd(
+  d: EntityData,
+  endTime: number | undefined,
+  trace: Trace,
+  parent: EntityData | undefined,
+): void {
+  d.endMs = timeOr(trace, endTime);
+  if (!parent) {
+    // The segment (a facade is never sent itself).
+    if (!trace.facade) {
+      trace.sent = true;
+      trace.recorder.emit(d, false);
+    }
+  } else if (trace.sent) {
+    // The segment went out already: send this subtree on its own.
+    const list = parent.children!;
+    const i = list.indexOf(d);
+    if (i !== -1) list.splice(i, 1);
+    trace.recorder.emit(d, true);
+  } else if (
+    // Subsegments held in the tree (not yet sent) over the threshold.
+    trace.facade ||
+    countTree(-1, trace.root!) > trace.recorder.streamingThreshold
+  ) {
+    streamFinished(trace, trace.root!);
+  }
+}
+
 function putError(
   d: EntityData,
   error: unknown,
@@ -439,16 +431,13 @@ function putError(
   const recorder = trace.recorder;
   const id = recorder.ids.segmentId();
   let message: string;
-  let type: unknown;
+  let type: unknown = typeof error;
   let stack: unknown;
   try {
     if (isObject(error)) {
       ({ message, name: type, stack } = error as Error);
       message = String(message ?? "");
-    } else {
-      message = safeString(error);
-      type = typeof error;
-    }
+    } else message = safeString(error);
   } catch {
     message = "[unreadable error]";
     type = stack = undefined;
@@ -462,7 +451,7 @@ function putError(
       type && typeof type === "string" ? type : "Error",
       MAX_FIELD_LENGTH,
     ),
-    remote: option(options, "remote") === true,
+    remote: read(options, "remote") === true,
     stack: all.slice(0, max),
   };
   if (all.length > max) exception.truncated = all.length - max;
@@ -541,7 +530,10 @@ export abstract class Entity {
           }
         }
         if (reason) {
-          report(entity.#trace, `Cannot ${what} '${entity.name}'${reason}`);
+          report(
+            entity.#trace,
+            `Cannot call ${what}() on '${entity.name}'${reason}`,
+          );
         }
       }
       return entity;
@@ -584,7 +576,7 @@ export abstract class Entity {
    * @returns This entity.
    */
   addMetadata(key: string, value: unknown, namespace = "default"): this {
-    return record(this, "add metadata to", putMetadata, key, value, namespace);
+    return record(this, "addMetadata", putMetadata, key, value, namespace);
   }
 
   /**
@@ -594,7 +586,7 @@ export abstract class Entity {
    * @returns This entity.
    */
   setHttpRequest(request: HttpRequestInfo): this {
-    return record(this, "set the HTTP request on", putHttpRequest, request);
+    return record(this, "setHttpRequest", putHttpRequest, request);
   }
 
   /**
@@ -604,7 +596,7 @@ export abstract class Entity {
    * @returns This entity.
    */
   setHttpResponse(response: HttpResponseInfo): this {
-    return record(this, "set the HTTP response on", putHttpResponse, response);
+    return record(this, "setHttpResponse", putHttpResponse, response);
   }
 
   /**
@@ -618,7 +610,7 @@ export abstract class Entity {
   addError(error: unknown, options?: AddErrorOptions): this {
     return record(
       this,
-      "add an error on",
+      "addError",
       putError,
       error,
       options,
@@ -633,7 +625,7 @@ export abstract class Entity {
    * @returns This entity.
    */
   setSql(sql: SqlData): this {
-    return record(this, "set SQL on", putSql, sql);
+    return record(this, "setSql", putSql, sql);
   }
 
   /**
@@ -643,22 +635,22 @@ export abstract class Entity {
    * @returns This entity.
    */
   setAws(aws: Record<string, unknown>): this {
-    return record(this, "set AWS data on", putAws, aws);
+    return record(this, "setAws", putAws, aws);
   }
 
   /** Sets the `error` flag (a client error, 4xx). @returns This entity. */
   addErrorFlag(): this {
-    return record(this, "set the error flag on", putFlag, FLAG_ERROR);
+    return record(this, "addErrorFlag", putFlag, FLAG_ERROR);
   }
 
   /** Sets the `fault` flag (a server error, 5xx). @returns This entity. */
   addFaultFlag(): this {
-    return record(this, "set the fault flag on", putFlag, FLAG_FAULT);
+    return record(this, "addFaultFlag", putFlag, FLAG_FAULT);
   }
 
   /** Sets the `throttle` flag (429). @returns This entity. */
   addThrottleFlag(): this {
-    return record(this, "set the throttle flag on", putFlag, FLAG_THROTTLE);
+    return record(this, "addThrottleFlag", putFlag, FLAG_THROTTLE);
   }
 
   /**
@@ -688,17 +680,16 @@ export abstract class Entity {
         clean,
         id,
         trace.traceId,
-        timeOr(trace, option(options, "startTime")),
+        timeOr(trace, read(options, "startTime")),
         this.id,
       );
-      const namespace = option(options, "namespace");
+      const namespace = read(options, "namespace");
       if (
         namespace === "remote" || namespace === "aws" || namespace === "local"
       ) {
         data.namespace = namespace;
       }
       (parent.children ??= []).push(data);
-      trace.held++;
     }
     return new Subsegment(trace, id, clean, data, this);
   }
@@ -742,7 +733,7 @@ export abstract class Entity {
     } catch (error) {
       failed(sub, error);
     }
-    if (isThenable(result)) {
+    if (typeof read(result, "then") === "function") {
       return (result as unknown as Promise<unknown>).then(
         (value) => {
           sub.end();
@@ -761,26 +752,9 @@ export abstract class Entity {
    * @param endTime The end in epoch milliseconds (default: now).
    */
   end(endTime?: number): void {
-    const trace = this.#trace;
-    const d = this.#data;
-    if (this.#ended) {
-      if (d) report(trace, `Cannot end '${this.name}' as it has ended`);
-      return;
-    }
+    const parent = (this as unknown as Subsegment).parent;
+    record(this, "end", putEnd, endTime, this.#trace, parent && parent.#data);
     this.#ended = true;
-    if (d) {
-      d.endMs = timeOr(trace, endTime);
-      if (d.kind === "subsegment") {
-        subsegmentEnded(
-          trace,
-          d,
-          (this as unknown as Subsegment).parent.#data!,
-        );
-      } else if (!trace.facade) {
-        trace.sent = true;
-        trace.recorder.emit(d, false);
-      }
-    }
   }
 
   /**
@@ -869,7 +843,6 @@ export class Segment extends Entity {
         data: incoming?.data ?? {},
         facade,
         root: data,
-        held: 0,
         sent: false,
       },
       id,
@@ -888,7 +861,7 @@ export class Segment extends Entity {
    * @returns This segment.
    */
   setUser(user: string): this {
-    return record(this, "set the user on", putUser, user);
+    return record(this, "setUser", putUser, user);
   }
 
   /**
@@ -898,7 +871,7 @@ export class Segment extends Entity {
    * @returns This segment.
    */
   setOrigin(origin: string): this {
-    return record(this, "set the origin on", putOrigin, origin);
+    return record(this, "setOrigin", putOrigin, origin);
   }
 
   /**
