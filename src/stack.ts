@@ -44,7 +44,7 @@ const AT_SIGN = /@[^]*(:\d+|\[native code\])$/;
  */
 export function parseStack(stack: string, maxFrames: number): StackFrame[] {
   const frames: StackFrame[] = [];
-  for (let line of stack.split("\n")) {
+  for (let line of (typeof stack === "string" ? stack : "").split("\n")) {
     if (frames.length >= maxFrames) break;
     line = line.trim();
     let label: string | undefined;
