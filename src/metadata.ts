@@ -13,7 +13,9 @@ export const CIRCULAR = "[Circular]";
 
 const MAX_DEPTH = 32;
 
-function convert(value: unknown, seen: object[], depth: number): unknown {
+// `seen` holds the objects being converted above this one (made at the first
+// object, so primitives cost no allocation).
+function convert(value: unknown, seen?: object[], depth = 0): unknown {
   switch (typeof value) {
     case "number":
       return Number.isFinite(value) ? value : String(value);
@@ -28,7 +30,7 @@ function convert(value: unknown, seen: object[], depth: number): unknown {
       return undefined;
   }
   if (value === null) return null;
-  if (seen.includes(value)) return CIRCULAR;
+  if ((seen ??= []).includes(value)) return CIRCULAR;
   if (depth >= MAX_DEPTH) return "[Too deep]";
   seen.push(value);
   const inner = (v: unknown) => convert(v, seen, depth + 1);
@@ -103,5 +105,5 @@ function convert(value: unknown, seen: object[], depth: number): unknown {
  * ```
  */
 export function toJsonSafe(value: unknown): unknown {
-  return convert(value, [], 0);
+  return convert(value);
 }

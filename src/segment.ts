@@ -172,19 +172,13 @@ function describe(value: unknown): string {
 }
 
 /** State shared by every entity of one trace. */
-interface Trace {
-  /** The tracer's side of recording. */
-  readonly recorder: Recorder;
-  /** The trace id. */
-  readonly traceId: string;
-  /** Extra fields of the incoming trace header, forwarded downstream. */
-  readonly data: Record<string, string>;
-  /** The segment is never sent itself (Lambda): finished subsegments are. */
-  readonly facade: boolean;
+/** The tracer's options for the segment (a fresh object per segment, kept as
+ * the trace's state: `recorder`, `traceId`, `incoming`, `facade`), plus: */
+interface Trace extends SegmentInit {
   /** The segment's data (undefined when unsampled). */
-  readonly root: EntityData | undefined;
+  root?: EntityData;
   /** Whether the segment's own document went out. */
-  sent: boolean;
+  sent?: boolean;
   /** Ids of recorded exceptions by error object, for cause references. */
   errors?: WeakMap<object, string>;
 }
@@ -769,7 +763,7 @@ export abstract class Entity {
       root: this.#trace.traceId,
       parent: this.id,
       sampled: this.#data !== undefined,
-      data: this.#trace.data,
+      data: this.#trace.incoming?.data ?? {},
     });
   }
 
@@ -826,32 +820,26 @@ export class Segment extends Entity {
 
   /** @internal Use `tracer.startSegment()`. */
   constructor(init: SegmentInit) {
-    const { name, id, traceId, incoming } = init;
-    const facade = init.facade === true;
-    let data: EntityData | undefined;
-    if (init.sampled) {
-      data = newData("segment", name, id, traceId, init.startMs, init.parentId);
+    const trace: Trace = init;
+    const { name, id } = trace;
+    if (trace.sampled) {
+      const data = trace.root = newData(
+        "segment",
+        name,
+        id,
+        trace.traceId,
+        trace.startMs,
+        trace.parentId,
+      );
       // Only truthy ones count when the document is written.
-      data.aws = init.aws;
-      data.service = init.service;
-      data.origin = init.origin;
+      data.aws = trace.aws;
+      data.service = trace.service;
+      data.origin = trace.origin;
     }
-    super(
-      {
-        recorder: init.recorder,
-        traceId,
-        data: incoming?.data ?? {},
-        facade,
-        root: data,
-        sent: false,
-      },
-      id,
-      name,
-      data,
-    );
-    this.incoming = incoming;
-    this.ruleName = init.ruleName;
-    this.isFacade = facade;
+    super(trace, id, name, trace.root);
+    this.incoming = trace.incoming;
+    this.ruleName = trace.ruleName;
+    this.isFacade = trace.facade === true;
   }
 
   /**
