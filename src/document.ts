@@ -253,28 +253,26 @@ const TRUNCATION_ORDER = [
  *
  * @param data The entity.
  * @param independent Write a subsegment as an independent document.
+ * @param out Where documents go (children's before their parent's).
  * @returns The documents and the count of entities cut.
  */
-export function serialize(data: EntityData, independent: boolean): Serialized {
-  const documents: string[] = [];
-  let truncated = 0;
+export function serialize(
+  data: EntityData,
+  independent: boolean,
+  out: Serialized = { documents: [], truncated: 0 },
+): Serialized {
   const wire = toWire(data, independent);
   let text = JSON.stringify(wire);
   if (!fits(text)) {
     // Too large: send children out one by one, largest first.
     let remaining = data.children ?? [];
-    const bySize = remaining.map((child) => ({
-      child,
-      size: JSON.stringify(toWire(child)).length,
-    })).sort((a, b) => b.size - a.size);
-    for (const { child } of bySize) {
-      const sub = serialize({
-        ...child,
-        parentId: data.id,
-        traceId: data.traceId,
-      }, true);
-      documents.push(...sub.documents);
-      truncated += sub.truncated;
+    const size = (c: EntityData) => JSON.stringify(toWire(c)).length;
+    for (const child of [...remaining].sort((a, b) => size(b) - size(a))) {
+      serialize(
+        { ...child, parentId: data.id, traceId: data.traceId },
+        true,
+        out,
+      );
       remaining = remaining.filter((c) => c !== child);
       if (remaining.length) wire.subsegments = remaining.map((c) => toWire(c));
       else delete wire.subsegments;
@@ -295,8 +293,8 @@ export function serialize(data: EntityData, independent: boolean): Serialized {
         if (fits(text)) break;
       }
     }
-    truncated++;
+    out.truncated++;
   }
-  documents.push(text);
-  return { documents, truncated };
+  out.documents.push(text);
+  return out;
 }
