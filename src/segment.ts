@@ -417,13 +417,14 @@ function putError(
   trace: Trace,
 ): void {
   d.flags |= FLAG_FAULT;
-  const known = isObject(error) ? trace.errors?.get(error) : undefined;
+  // (A WeakMap answers undefined for primitives.)
+  const known = trace.errors?.get(error as object);
   if (known !== undefined) {
     if (!d.exceptions) d.causeId = known;
     return;
   }
-  const recorder = trace.recorder;
-  const id = recorder.ids.segmentId();
+  const { ids, maxStackFrames: max } = trace.recorder;
+  const id = ids.segmentId();
   let message: string;
   let type: unknown = typeof error;
   let stack: unknown;
@@ -436,15 +437,11 @@ function putError(
     message = "[unreadable error]";
     type = stack = undefined;
   }
-  const max = recorder.maxStackFrames;
-  const all = typeof stack === "string" ? parseStack(stack, max + 1000) : [];
+  const all = parseStack(stack as string, max + 1000); // [] for a non-string
   const exception: ExceptionData = {
     id,
     message: cut(message, MAX_MESSAGE_LENGTH),
-    type: cut(
-      type && typeof type === "string" ? type : "Error",
-      MAX_FIELD_LENGTH,
-    ),
+    type: cut(typeof type === "string" && type || "Error", MAX_FIELD_LENGTH),
     remote: read(options, "remote") === true,
     stack: all.slice(0, max),
   };
