@@ -33,13 +33,12 @@ function convert(value: unknown, seen?: object[], depth = 0): unknown {
   if ((seen ??= []).includes(value)) return CIRCULAR;
   if (depth >= MAX_DEPTH) return "[Too deep]";
   seen.push(value);
-  const inner = (v: unknown) => convert(v, seen, depth + 1);
   try {
     if (value instanceof Date) {
       return Number.isNaN(value.getTime()) ? null : value.toISOString();
     }
     if (Array.isArray(value) || value instanceof Set) {
-      return Array.from(value, (v) => inner(v) ?? null);
+      return Array.from(value, (v) => convert(v, seen, depth + 1) ?? null);
     }
     if (value instanceof ArrayBuffer || value instanceof DataView) {
       return { byteLength: value.byteLength };
@@ -55,9 +54,13 @@ function convert(value: unknown, seen?: object[], depth = 0): unknown {
       : {};
     if (value instanceof Map) {
       for (const [k, v] of value) {
-        const c = inner(v);
+        const c = convert(v, seen, depth + 1);
         if (c !== undefined) {
-          setKey(out, typeof k === "string" ? k : String(inner(k)), c);
+          setKey(
+            out,
+            typeof k === "string" ? k : String(convert(k, seen, depth + 1)),
+            c,
+          );
         }
       }
       return out;
@@ -65,7 +68,7 @@ function convert(value: unknown, seen?: object[], depth = 0): unknown {
     const toJSON = (value as { toJSON?: unknown }).toJSON;
     if (typeof toJSON === "function" && !(value instanceof Error)) {
       try {
-        return inner(toJSON.call(value));
+        return convert(toJSON.call(value), seen, depth + 1);
       } catch {
         return "[Unserializable]";
       }
@@ -77,7 +80,7 @@ function convert(value: unknown, seen?: object[], depth = 0): unknown {
       } catch {
         v = "[Unreadable]";
       }
-      const c = inner(v);
+      const c = convert(v, seen, depth + 1);
       if (c !== undefined) setKey(out, key, c);
     }
     return out;

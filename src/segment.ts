@@ -179,6 +179,8 @@ interface Trace extends SegmentInit {
   root?: EntityData;
   /** Whether the segment's own document went out. */
   sent?: boolean;
+  /** Subsegments attached to the tree and not yet sent. */
+  held: number;
   /** Ids of recorded exceptions by error object, for cause references. */
   errors?: WeakMap<object, string>;
 }
@@ -204,13 +206,19 @@ function isOpen(data: EntityData): boolean {
   return data.endMs === undefined || !!data.children?.some(isOpen);
 }
 
-/** Sends the finished subtrees below `node` on their own. */
-function streamFinished(trace: Trace, node: EntityData): void {
-  node.children = node.children?.filter((child) =>
-    isOpen(child)
-      ? (streamFinished(trace, child), true)
-      : (trace.recorder.emit(child, true), false)
-  );
+/** Sends the finished subtrees below `node` on their own; counts them. */
+function streamFinished(trace: Trace, node: EntityData): number {
+  let sent = 0;
+  node.children = node.children?.filter((child) => {
+    if (isOpen(child)) {
+      sent += streamFinished(trace, child);
+      return true;
+    }
+    trace.recorder.emit(child, true);
+    sent += countTree(0, child);
+    return false;
+  });
+  return sent;
 }
 
 function newData(
@@ -400,13 +408,10 @@ function putEnd(
     const list = parent.children!;
     const i = list.indexOf(d);
     if (i !== -1) list.splice(i, 1);
+    trace.held -= countTree(0, d);
     trace.recorder.emit(d, true);
-  } else if (
-    // Subsegments held in the tree (not yet sent) over the threshold.
-    trace.facade ||
-    countTree(-1, trace.root!) > trace.recorder.streamingThreshold
-  ) {
-    streamFinished(trace, trace.root!);
+  } else if (trace.held > trace.recorder.streamingThreshold || trace.facade) {
+    trace.held -= streamFinished(trace, trace.root!);
   }
 }
 
@@ -681,6 +686,7 @@ export abstract class Entity {
         data.namespace = namespace;
       }
       (parent.children ??= []).push(data);
+      trace.held++;
     }
     return new Subsegment(trace, id, clean, data, this);
   }
@@ -817,8 +823,9 @@ export class Segment extends Entity {
 
   /** @internal Use `tracer.startSegment()`. */
   constructor(init: SegmentInit) {
-    const trace: Trace = init;
+    const trace = init as Trace;
     const { name, id } = trace;
+    trace.held = 0;
     if (trace.sampled) {
       const data = trace.root = newData(
         "segment",
