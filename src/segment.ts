@@ -254,7 +254,7 @@ function putAnnotation(
   value: AnnotationValue,
 ): string | void {
   if (typeof key !== "string" || !ANNOTATION_KEY.test(key)) {
-    return ` as key ${describe(key)} is not 1 to 500 of A-Z, a-z, 0-9 and _`;
+    return ` as key ${describe(key)} is not [A-Za-z0-9_]{1,500}`;
   }
   if (
     !(typeof value === "boolean" || Number.isFinite(value) ||
@@ -271,7 +271,7 @@ function putAnnotation(
   const annotations = d.annotations ??= {};
   if (!Object.hasOwn(annotations, key)) {
     if (d.annotationCount >= MAX_ANNOTATIONS) {
-      return ` as '${key}' would be one more than ${MAX_ANNOTATIONS} annotations`;
+      return ` with '${key}' as it already holds ${MAX_ANNOTATIONS} annotations`;
     }
     d.annotationCount++;
   }
