@@ -18,13 +18,13 @@ export interface StackFrame {
 // "path:line:col" or "path:line" at the end of a location: the path is the
 // shortest prefix the line (and column) can follow.
 const LOCATION = /^([^]*?)(?::(\d+))?:(\d+)$/;
-// "label (location)": the label ends at the first " (".
-const LABELLED = /^([^]*?) \(([^]*)\)$/;
+// V8: "at label (location)" (the label ends at the first " ("; "async"/"new"
+// stay in it), "at async location" or "at location".
+const V8 = /^at \s*(?:([^]*?) \(([^]*)\)|async ([^]*[^)])|([^]*))$/;
 // Nested eval locations: "eval at x (file:1:2), <anonymous>:1:1" → the outer file.
 const EVAL_AT = /eval at [^(]*\(([^)]*)\)/;
-const ASYNC = /^async /;
-// SpiderMonkey / JavaScriptCore "label@location".
-const AT_SIGN = /@[^]*(:\d+|\[native code\])$/;
+// SpiderMonkey / JavaScriptCore: "label@location" (the last "@").
+const AT_SIGN = /^([^]*)@([^]*(?::\d+|\[native code\]))$/;
 
 /**
  * Parses stack text into at most `maxFrames` frames. Lines it does not
@@ -49,26 +49,19 @@ export function parseStack(stack: string, maxFrames: number): StackFrame[] {
     line = line.trim();
     let label: string | undefined;
     let location: string | undefined;
-    if (line.startsWith("at ")) {
-      // "at label (location)" or "at location"; "async"/"new" kept in the label.
-      location = line.slice(3).trim();
-      const labelled = LABELLED.exec(location);
-      if (labelled) [, label, location] = labelled;
-      else if (!location.endsWith(")")) {
-        location = location.replace(ASYNC, "");
-      }
-      location = EVAL_AT.exec(location)?.[1] ?? location;
-    } else if (AT_SIGN.test(line)) {
-      const at = line.lastIndexOf("@");
-      label = line.slice(0, at);
-      location = line.slice(at + 1);
-    } else if (line === "[native code]") location = line;
-    const m = location?.trim();
+    let m = V8.exec(line);
     if (m) {
-      const parts = LOCATION.exec(m);
-      const frame: StackFrame = parts
-        ? { path: parts[1], line: +(parts[2] ?? parts[3]) }
-        : { path: m };
+      label = m[1];
+      location = m[2] ?? m[3] ?? m[4];
+      location = EVAL_AT.exec(location)?.[1] ?? location;
+    } else if ((m = AT_SIGN.exec(line))) [, label, location] = m;
+    else if (line === "[native code]") location = line;
+    location = location?.trim();
+    if (location) {
+      m = LOCATION.exec(location);
+      const frame: StackFrame = m
+        ? { path: m[1], line: +(m[2] ?? m[3]) }
+        : { path: location };
       label = label?.trim();
       if (label) frame.label = label;
       frames.push(frame);
