@@ -171,9 +171,11 @@ function describe(value: unknown): string {
     : safeString(value) + (typeof value === "bigint" ? "n" : "");
 }
 
-/** State shared by every entity of one trace. */
-/** The tracer's options for the segment (a fresh object per segment, kept as
- * the trace's state: `recorder`, `traceId`, `incoming`, `facade`), plus: */
+/**
+ * State shared by every entity of one trace: the tracer's options for the
+ * segment (a fresh object per segment: `recorder`, `traceId`, `incoming`,
+ * `facade`, …) with these fields added.
+ */
 interface Trace extends SegmentInit {
   /** The segment's data (undefined when unsampled). */
   root?: EntityData;
@@ -749,9 +751,14 @@ export abstract class Entity {
    * @param endTime The end in epoch milliseconds (default: now).
    */
   end(endTime?: number): void {
-    const parent = (this as unknown as Subsegment).parent;
-    record(this, "end", putEnd, endTime, this.#trace, parent && parent.#data);
-    this.#ended = true;
+    const d = this.#data;
+    // Once ended, `record` only reports (the step never runs).
+    if (this.#ended) record(this, "end", putEnd, endTime);
+    else {
+      this.#ended = true;
+      const parent = (this as unknown as Subsegment).parent;
+      if (d) putEnd(d, endTime, this.#trace, parent && parent.#data);
+    }
   }
 
   /**
