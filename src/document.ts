@@ -120,12 +120,10 @@ export interface EntityData {
   service?: Record<string, unknown>;
   /** The `sql` block. */
   sql?: SqlData;
-  /** Recorded exceptions, or the id of an exception recorded on a descendant. */
+  /** Recorded exceptions (already in wire form). */
   exceptions?: ExceptionData[];
   /** An exception id recorded elsewhere in the trace (cause by reference). */
   causeId?: string;
-  /** The working directory for `cause`. */
-  workingDirectory?: string;
   /** Child subsegments not yet sent. */
   children?: EntityData[];
 }
@@ -133,6 +131,10 @@ export interface EntityData {
 function seconds(ms: number): number {
   return Math.round(ms * 1000) / 1e6;
 }
+
+/** The wire names of the flag bits, lowest first. */
+const FLAGS = ["error", "fault", "throttle"];
+const UPPER = /[A-Z]/g;
 
 function convertMetadata(
   metadata: Record<string, Record<string, unknown>>,
@@ -142,82 +144,45 @@ function convertMetadata(
   // would also walk enumerable keys added to Object.prototype.
   for (const ns of Object.keys(metadata)) {
     const entries = metadata[ns];
-    const converted: Record<string, unknown> = {};
-    let any = false;
+    let converted: Record<string, unknown> | undefined;
     for (const key of Object.keys(entries)) {
       const raw = entries[key];
-      const value =
-        typeof raw === "object" && raw !== null || typeof raw === "bigint" ||
-          typeof raw === "number"
-          ? toJsonSafe(raw)
-          : raw;
-      if (value !== undefined) {
-        setKey(converted, key, value);
-        any = true;
-      }
+      // Functions and symbols stay as given (JSON.stringify leaves them out).
+      const value = typeof raw === "function" || typeof raw === "symbol"
+        ? raw
+        : toJsonSafe(raw);
+      if (value !== undefined) setKey(converted ??= {}, key, value);
     }
-    if (any) {
-      out ??= {};
-      setKey(out, ns, converted);
-    }
+    if (converted) setKey(out ??= {}, ns, converted);
   }
   return out;
 }
 
-function cause(data: EntityData): unknown {
-  if (data.exceptions) {
-    const exceptions = data.exceptions.map((e) => {
-      const x: Record<string, unknown> = {
-        id: e.id,
-        message: e.message,
-        type: e.type,
-        remote: e.remote,
-        stack: e.stack,
-      };
-      if (e.truncated) x.truncated = e.truncated;
-      return x;
-    });
-    const c: Record<string, unknown> = { exceptions };
-    if (data.workingDirectory) c.working_directory = data.workingDirectory;
-    return c;
-  }
-  return data.causeId;
-}
-
 /**
- * The defined fields of an HTTP or SQL block with their wire names
- * (`userAgent` → `user_agent`). Segment methods put only known fields there.
+ * The fields of an HTTP or SQL block with their wire names (`userAgent` →
+ * `user_agent`). Segment methods put only known, defined fields there.
  */
 function snakeCase(
   fields: HttpRequestData | HttpResponseData | SqlData,
 ): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(fields)) {
-    if (value !== undefined) {
-      out[key.replace(/[A-Z]/g, (c) => "_" + c.toLowerCase())] = value;
-    }
+    out[key.replace(UPPER, (c) => "_" + c.toLowerCase())] = value;
   }
   return out;
-}
-
-/** Options for {@linkcode toWire}. */
-export interface WireOptions {
-  /** Write as an independent subsegment document (`type`, `trace_id`, `parent_id`). */
-  independent?: boolean;
-  /** Leave children out (they are sent separately). */
-  withoutChildren?: boolean;
 }
 
 /**
  * Builds the X-Ray wire object of an entity and its remaining children.
  *
  * @param data The entity data.
- * @param options How to write it.
+ * @param independent Write a subsegment as an independent document (`type`,
+ * `trace_id`, `parent_id`).
  * @returns The wire object, ready for `JSON.stringify`.
  */
 export function toWire(
   data: EntityData,
-  options?: WireOptions,
+  independent?: boolean,
 ): Record<string, unknown> {
   const doc: Record<string, unknown> = {
     name: data.name,
@@ -225,40 +190,34 @@ export function toWire(
     start_time: seconds(data.startMs),
   };
   const segment = data.kind === "segment";
-  if (segment || options?.independent) doc.trace_id = data.traceId;
-  if (options?.independent && !segment) {
-    doc.type = "subsegment";
+  if (segment || independent) {
+    doc.trace_id = data.traceId;
+    if (!segment) doc.type = "subsegment";
     if (data.parentId) doc.parent_id = data.parentId;
-  } else if (segment && data.parentId) {
-    doc.parent_id = data.parentId;
   }
   if (data.endMs !== undefined) doc.end_time = seconds(data.endMs);
   else doc.in_progress = true;
   if (data.namespace) doc.namespace = data.namespace;
   if (data.origin) doc.origin = data.origin;
   if (data.user !== undefined) doc.user = data.user;
-  if (data.flags & FLAG_ERROR) doc.error = true;
-  if (data.flags & FLAG_FAULT) doc.fault = true;
-  if (data.flags & FLAG_THROTTLE) doc.throttle = true;
-  if (data.httpRequest || data.httpResponse) {
-    const http: Record<string, unknown> = {};
-    if (data.httpRequest) http.request = snakeCase(data.httpRequest);
-    if (data.httpResponse) http.response = snakeCase(data.httpResponse);
-    doc.http = http;
+  for (let i = 0; i < 3; i++) if (data.flags & (1 << i)) doc[FLAGS[i]] = true;
+  const { httpRequest, httpResponse, children } = data;
+  if (httpRequest || httpResponse) {
+    const http: Record<string, unknown> = doc.http = {};
+    if (httpRequest) http.request = snakeCase(httpRequest);
+    if (httpResponse) http.response = snakeCase(httpResponse);
   }
   if (data.aws) doc.aws = toJsonSafe(data.aws);
   if (data.service) doc.service = data.service;
   if (data.sql) doc.sql = snakeCase(data.sql);
-  if (data.annotationCount > 0) doc.annotations = data.annotations;
-  if (data.metadata) {
-    const m = convertMetadata(data.metadata);
-    if (m) doc.metadata = m;
-  }
-  const c = cause(data);
-  if (c !== undefined) doc.cause = c;
-  if (!options?.withoutChildren && data.children && data.children.length > 0) {
-    doc.subsegments = data.children.map((child) => toWire(child));
-  }
+  if (data.annotations) doc.annotations = data.annotations;
+  const metadata = data.metadata && convertMetadata(data.metadata);
+  if (metadata) doc.metadata = metadata;
+  const cause = data.exceptions
+    ? { exceptions: data.exceptions }
+    : data.causeId;
+  if (cause !== undefined) doc.cause = cause;
+  if (children?.length) doc.subsegments = children.map((c) => toWire(c));
   return doc;
 }
 
@@ -283,7 +242,7 @@ const TRUNCATION_ORDER = [
   "sql",
   "aws",
   "http",
-] as const;
+];
 
 /**
  * Serializes an entity with its remaining children into one or more
@@ -294,58 +253,48 @@ const TRUNCATION_ORDER = [
  *
  * @param data The entity.
  * @param independent Write a subsegment as an independent document.
+ * @param out Where documents go (children's before their parent's).
  * @returns The documents and the count of entities cut.
  */
-export function serialize(data: EntityData, independent: boolean): Serialized {
-  const documents: string[] = [];
-  let truncated = 0;
-  const wire = toWire(data, { independent });
+export function serialize(
+  data: EntityData,
+  independent: boolean,
+  out: Serialized = { documents: [], truncated: 0 },
+): Serialized {
+  const wire = toWire(data, independent);
   let text = JSON.stringify(wire);
-  if (fits(text)) return { documents: [text], truncated };
-
-  // Too large: send children out one by one, largest first.
-  const children = data.children ?? [];
-  if (children.length > 0) {
-    const sized = children.map((child, i) => ({
-      child,
-      size: JSON.stringify(toWire(child)).length,
-      i,
-    }));
-    sized.sort((a, b) => b.size - a.size);
-    const kept = new Set(children);
-    for (const { child } of sized) {
-      const sub = serialize({
-        ...child,
-        parentId: data.id,
-        traceId: data.traceId,
-      }, true);
-      documents.push(...sub.documents);
-      truncated += sub.truncated;
-      kept.delete(child);
-      const remaining = children.filter((c) => kept.has(c));
-      wire.subsegments = remaining.length > 0
-        ? remaining.map((c) => toWire(c))
-        : undefined;
-      if (!wire.subsegments) delete wire.subsegments;
+  if (!fits(text)) {
+    // Too large: send children out one by one, largest first.
+    let remaining = data.children ?? [];
+    const size = (c: EntityData) => JSON.stringify(toWire(c)).length;
+    for (const child of [...remaining].sort((a, b) => size(b) - size(a))) {
+      serialize(
+        { ...child, parentId: data.id, traceId: data.traceId },
+        true,
+        out,
+      );
+      remaining = remaining.filter((c) => c !== child);
+      if (remaining.length) wire.subsegments = remaining.map((c) => toWire(c));
+      else delete wire.subsegments;
       text = JSON.stringify(wire);
-      if (fits(text)) {
-        documents.push(text);
-        return { documents, truncated };
-      }
+      if (fits(text)) break;
     }
   }
-  // Still too large alone: cut fields and say so.
-  const originalBytes = utf8Length(text);
-  const cut: string[] = [];
-  for (const field of TRUNCATION_ORDER) {
-    if (!(field in wire)) continue;
-    delete wire[field];
-    cut.push(field);
-    wire.metadata = { "xray-edge": { truncated: cut, originalBytes } };
-    text = JSON.stringify(wire);
-    if (fits(text)) break;
+  if (!fits(text)) {
+    // Still too large alone: cut fields and say so.
+    const originalBytes = utf8Length(text);
+    const cut: string[] = [];
+    for (const field of TRUNCATION_ORDER) {
+      if (field in wire) {
+        delete wire[field];
+        cut.push(field);
+        wire.metadata = { "xray-edge": { truncated: cut, originalBytes } };
+        text = JSON.stringify(wire);
+        if (fits(text)) break;
+      }
+    }
+    out.truncated++;
   }
-  truncated++;
-  documents.push(text);
-  return { documents, truncated };
+  out.documents.push(text);
+  return out;
 }

@@ -13,45 +13,47 @@ export const CIRCULAR = "[Circular]";
 
 const MAX_DEPTH = 32;
 
-function convert(value: unknown, seen: unknown[], depth: number): unknown {
+// `seen` holds the objects being converted above this one (made at the first
+// object, so primitives cost no allocation).
+function convert(value: unknown, seen?: object[], depth = 0): unknown {
   switch (typeof value) {
-    case "string":
-    case "boolean":
-      return value;
     case "number":
       return Number.isFinite(value) ? value : String(value);
     case "bigint":
-      return value.toString();
-    case "undefined":
-    case "function":
-    case "symbol":
+      return String(value);
+    case "object":
+      break;
+    case "string":
+    case "boolean":
+      return value;
+    default: // undefined, functions and symbols
       return undefined;
   }
   if (value === null) return null;
-  const obj = value as object;
-  if (seen.includes(obj)) return CIRCULAR;
+  if ((seen ??= []).includes(value)) return CIRCULAR;
   if (depth >= MAX_DEPTH) return "[Too deep]";
-  seen.push(obj);
+  seen.push(value);
   try {
-    if (obj instanceof Date) {
-      return Number.isNaN(obj.getTime()) ? null : obj.toISOString();
+    if (value instanceof Date) {
+      return Number.isNaN(value.getTime()) ? null : value.toISOString();
     }
-    if (Array.isArray(obj)) {
-      return obj.map((v) => {
-        const c = convert(v, seen, depth + 1);
-        return c === undefined ? null : c;
-      });
+    if (Array.isArray(value) || value instanceof Set) {
+      return Array.from(value, (v) => convert(v, seen, depth + 1) ?? null);
     }
-    if (ArrayBuffer.isView(obj)) {
-      return obj instanceof DataView
-        ? { byteLength: obj.byteLength }
-        : Array.from(obj as unknown as ArrayLike<number | bigint>, (v) =>
-          typeof v === "bigint" ? v.toString() : v);
+    if (value instanceof ArrayBuffer || value instanceof DataView) {
+      return { byteLength: value.byteLength };
     }
-    if (obj instanceof ArrayBuffer) return { byteLength: obj.byteLength };
-    if (obj instanceof Map) {
-      const out: Record<string, unknown> = {};
-      for (const [k, v] of obj) {
+    if (ArrayBuffer.isView(value)) {
+      return Array.from(
+        value as unknown as ArrayLike<number | bigint>,
+        (v) => typeof v === "bigint" ? String(v) : v,
+      );
+    }
+    const out: Record<string, unknown> = value instanceof Error
+      ? { name: value.name, message: value.message }
+      : {};
+    if (value instanceof Map) {
+      for (const [k, v] of value) {
         const c = convert(v, seen, depth + 1);
         if (c !== undefined) {
           setKey(
@@ -63,31 +65,18 @@ function convert(value: unknown, seen: unknown[], depth: number): unknown {
       }
       return out;
     }
-    if (obj instanceof Set) {
-      const out: unknown[] = [];
-      for (const v of obj) {
-        const c = convert(v, seen, depth + 1);
-        out.push(c === undefined ? null : c);
-      }
-      return out;
-    }
-    const out: Record<string, unknown> = {};
-    if (obj instanceof Error) {
-      setKey(out, "name", obj.name);
-      setKey(out, "message", obj.message);
-    }
-    const toJSON = (obj as { toJSON?: unknown }).toJSON;
-    if (typeof toJSON === "function" && !(obj instanceof Error)) {
+    const toJSON = (value as { toJSON?: unknown }).toJSON;
+    if (typeof toJSON === "function" && !(value instanceof Error)) {
       try {
-        return convert(toJSON.call(obj), seen, depth + 1);
+        return convert(toJSON.call(value), seen, depth + 1);
       } catch {
         return "[Unserializable]";
       }
     }
-    for (const key of Object.keys(obj)) {
+    for (const key of Object.keys(value)) {
       let v: unknown;
       try {
-        v = (obj as Record<string, unknown>)[key];
+        v = (value as Record<string, unknown>)[key];
       } catch {
         v = "[Unreadable]";
       }
@@ -119,5 +108,5 @@ function convert(value: unknown, seen: unknown[], depth: number): unknown {
  * ```
  */
 export function toJsonSafe(value: unknown): unknown {
-  return convert(value, [], 0);
+  return convert(value);
 }

@@ -87,10 +87,13 @@ export interface AddErrorOptions {
 
 // Letters and digits as the schema's (Unicode 8) name pattern knows them: the
 // \p{…} classes minus characters assigned later (which the schema rejects),
-// and nothing outside the Basic Multilingual Plane.
+// and nothing outside the Basic Multilingual Plane. The later ones are listed
+// as ranges that may also span characters no engine counts as letters or
+// digits (those go anyway), which keeps the list short.
 const NAME_STRIP =
-  /[^\p{L}\p{N}\p{Z}_.:/%&#=+\-@]|[\u{10000}-\u{10FFFF}]|[\u0560\u0588\u05ef\u0860-\u086a\u0870-\u0887\u0889-\u088f\u08b5-\u08c9\u09fc\u0c5c\u0c5d\u0c80\u0cdc\u0cdd\u0d04\u0d54-\u0d56\u0d58-\u0d5e\u0d76-\u0d78\u0e86\u0e89\u0e8c\u0e8e-\u0e93\u0e98\u0ea0\u0ea8\u0ea9\u0eac\u170d\u171f\u1878\u1b4c\u1c80-\u1c8a\u1c90-\u1cba\u1cbd-\u1cbf\u1cf2\u1cf3\u1cfa\u2c2f\u2c5f\u312e\u312f\u31bb-\u31bf\u4db6-\u4dbf\u9fd6-\u9fff\ua7ae\ua7af\ua7b8-\ua7dc\ua7f1-\ua7f6\ua8fe\uab66-\uab69]/gu;
+  /[^\p{L}\p{N}\p{Z}_.:/%&#=+\-@]|[\u0560\u0588\u05ef\u0860-\u088f\u08b5-\u08c9\u09fc\u0c5c\u0c5d\u0c80\u0cdc\u0cdd\u0d04\u0d54-\u0d5e\u0d76-\u0d78\u0e86\u0e89\u0e8c\u0e8e-\u0e93\u0e98\u0ea0\u0ea8\u0ea9\u0eac\u170d\u171f\u1878\u1b4c\u1c80-\u1cbf\u1cf2\u1cf3\u1cfa\u2c2f\u2c5f\u312e\u312f\u31bb-\u31bf\u4db6-\u4dbf\u9fd6-\u9fff\ua7ae\ua7af\ua7b8-\ua7f6\ua8fe\uab66-\uab69\u{10000}-\u{10ffff}]/gu;
 const NAME_SAFE = /^[A-Za-z0-9 _.:/%&#=+\-@]*$/;
+const ANNOTATION_KEY = /^\w{1,500}$/;
 
 /**
  * Keeps only the characters X-Ray's schema allows in a name (Unicode letters
@@ -101,10 +104,10 @@ const NAME_SAFE = /^[A-Za-z0-9 _.:/%&#=+\-@]*$/;
  */
 export function sanitizeName(name: string): string {
   const s = typeof name === "string" ? name : safeString(name);
-  const clean = NAME_SAFE.test(s) ? s : s.replace(NAME_STRIP, "");
-  return clean.length > MAX_NAME_LENGTH
-    ? clean.slice(0, MAX_NAME_LENGTH)
-    : clean;
+  return cut(
+    NAME_SAFE.test(s) ? s : s.replace(NAME_STRIP, ""),
+    MAX_NAME_LENGTH,
+  );
 }
 
 /** `String(value)` that never throws (null-prototype objects, throwing toString). */
@@ -118,6 +121,10 @@ function safeString(value: unknown): string {
 
 function cut(value: string, max: number): string {
   return value.length > max ? value.slice(0, max) : value;
+}
+
+function isObject(value: unknown): value is object {
+  return typeof value === "object" && value !== null;
 }
 
 /**
@@ -134,171 +141,86 @@ export function cleanUrl(url: string, dropQuery = false): string {
     try {
       const u = new URL(out);
       if (u.username || u.password) {
-        u.username = "";
-        u.password = "";
+        u.username = u.password = "";
         out = u.href;
       }
     } catch {
       // Not a URL: keep as given.
     }
   }
-  if (dropQuery) {
-    const q = out.search(/[?#]/);
-    if (q !== -1) out = out.slice(0, q);
-  }
-  return out;
+  return dropQuery ? out.replace(/[?#][^]*/, "") : out;
 }
 
-const SQL_KEYS = [
-  "connectionString",
-  "url",
-  "sanitizedQuery",
-  "databaseType",
-  "databaseVersion",
-  "driverVersion",
-  "user",
-  "preparation",
-] as const;
-
-/** A time in epoch milliseconds that X-Ray can hold (0 to year 5138). */
-function isTime(value: unknown): value is number {
-  return typeof value === "number" && value >= 0 && value < 1e14;
-}
-
-/** Reads an option without letting a hostile options object throw. */
-function option(options: unknown, key: string): unknown {
-  if (options === null || typeof options !== "object") return undefined;
+/** Reads a property without letting a hostile object (or `null`) throw. */
+function read(value: unknown, key: string): unknown {
   try {
-    return (options as Record<string, unknown>)[key];
+    return (value as Record<string, unknown> | undefined)?.[key];
   } catch {
-    return undefined;
+    // A throwing getter or proxy counts as absent.
   }
 }
 
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  if (
-    value === null || (typeof value !== "object" && typeof value !== "function")
-  ) return false;
-  try {
-    return typeof (value as { then?: unknown }).then === "function";
-  } catch {
-    return false;
-  }
-}
-
-function isAnnotationKey(key: string): boolean {
-  if (typeof key !== "string" || key.length === 0 || key.length > 500) {
-    return false;
-  }
-  for (let i = 0; i < key.length; i++) {
-    const c = key.charCodeAt(i);
-    if (
-      !((c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) ||
-        c === 95)
-    ) return false;
-  }
-  return true;
-}
-
+/** A value as an error message quotes it. */
 function describe(value: unknown): string {
-  if (typeof value === "string") return `'${cut(value, 60)}'`;
-  if (typeof value === "bigint") return `${value}n`;
-  if (typeof value === "symbol") return value.toString();
-  if (typeof value === "function") return "a function";
-  if (value === null) return "null";
-  if (typeof value === "object") {
-    return Array.isArray(value) ? "an array" : "an object";
-  }
-  return safeString(value);
+  return typeof value === "string"
+    ? `'${cut(value, 60)}'`
+    : typeof value === "function"
+    ? "a function"
+    : isObject(value)
+    ? Array.isArray(value) ? "an array" : "an object"
+    : safeString(value) + (typeof value === "bigint" ? "n" : "");
 }
 
-/** State shared by every entity of one trace. */
-class Trace {
-  readonly recorder: Recorder;
-  readonly traceId: string;
-  readonly data: Record<string, string>;
-  readonly facade: boolean;
+/**
+ * State shared by every entity of one trace: the tracer's options for the
+ * segment (a fresh object per segment: `recorder`, `traceId`, `incoming`,
+ * `facade`, …) with these fields added.
+ */
+interface Trace extends SegmentInit {
+  /** The segment's data (undefined when unsampled). */
+  root?: EntityData;
+  /** Whether the segment's own document went out. */
+  sent?: boolean;
   /** Subsegments attached to the tree and not yet sent. */
-  held = 0;
-  rootEmitted = false;
-  #errorIds: WeakMap<object, string> | undefined;
-
-  constructor(
-    recorder: Recorder,
-    traceId: string,
-    data: Record<string, string>,
-    facade: boolean,
-  ) {
-    this.recorder = recorder;
-    this.traceId = traceId;
-    this.data = data;
-    this.facade = facade;
-  }
-
-  exceptionId(error: unknown): string | undefined {
-    return typeof error === "object" && error !== null
-      ? this.#errorIds?.get(error)
-      : undefined;
-  }
-
-  rememberException(error: unknown, id: string): void {
-    if (typeof error === "object" && error !== null) {
-      (this.#errorIds ??= new WeakMap()).set(error, id);
-    }
-  }
-
-  subsegmentEnded(data: EntityData, parent: EntityData): void {
-    const threshold = this.recorder.streamingThreshold;
-    if (this.rootEmitted) {
-      // The segment went out already: send this subtree on its own.
-      detach(parent, data);
-      this.held -= countTree(data);
-      this.recorder.emit(data, true);
-    } else if (this.held > threshold || this.facade) {
-      this.held -= this.#streamFinished(this.root!);
-    }
-  }
-
-  root: EntityData | undefined;
-
-  #streamFinished(node: EntityData): number {
-    const children = node.children;
-    if (!children || children.length === 0) return 0;
-    let streamed = 0;
-    const keep: EntityData[] = [];
-    for (const child of children) {
-      if (child.endMs !== undefined && !hasOpen(child)) {
-        this.recorder.emit(child, true);
-        streamed += countTree(child);
-      } else {
-        keep.push(child);
-        streamed += this.#streamFinished(child);
-      }
-    }
-    node.children = keep;
-    return streamed;
-  }
+  held: number;
+  /** Ids of recorded exceptions by error object, for cause references. */
+  errors?: WeakMap<object, string>;
 }
 
-function detach(parent: EntityData, child: EntityData): void {
-  const list = parent.children;
-  if (!list) return;
-  const i = list.indexOf(child);
-  if (i !== -1) list.splice(i, 1);
+function report(trace: Trace, message: string): void {
+  trace.recorder.report(new XRayError(message), "recording");
 }
 
-function countTree(data: EntityData): number {
-  let n = 1;
-  if (data.children) { for (const c of data.children) n += countTree(c); }
-  return n;
+/** `value` when it is a time X-Ray can hold (0 to year 5138), else now. */
+function timeOr(trace: Trace, value: unknown): number {
+  return typeof value === "number" && value >= 0 && value < 1e14
+    ? value
+    : trace.recorder.clock.now();
 }
 
-function hasOpen(data: EntityData): boolean {
-  if (!data.children) return false;
-  for (const c of data.children) {
-    if (c.endMs === undefined || hasOpen(c)) return true;
-  }
-  return false;
+/** `n` plus the entities in a tree (an `Array#reduce` callback). */
+function countTree(n: number, data: EntityData): number {
+  return data.children?.reduce(countTree, n + 1) ?? n + 1;
+}
+
+/** Whether the entity or any descendant is still open. */
+function isOpen(data: EntityData): boolean {
+  return data.endMs === undefined || !!data.children?.some(isOpen);
+}
+
+/** Sends the finished subtrees below `node` on their own; counts them. */
+function streamFinished(trace: Trace, node: EntityData): number {
+  let sent = 0;
+  node.children = node.children?.filter((child) => {
+    if (isOpen(child)) {
+      sent += streamFinished(trace, child);
+      return true;
+    }
+    trace.recorder.emit(child, true);
+    sent += countTree(0, child);
+    return false;
+  });
+  return sent;
 }
 
 function newData(
@@ -323,6 +245,244 @@ function newData(
     metadata: undefined,
     children: undefined,
   };
+}
+
+// Recording steps: each checks its input and writes it into the entity's
+// data, or returns why it refused (the end of a "Cannot …" message).
+
+function putAnnotation(
+  d: EntityData,
+  key: string,
+  value: AnnotationValue,
+): string | void {
+  if (typeof key !== "string" || !ANNOTATION_KEY.test(key)) {
+    return ` as key ${describe(key)} is not [A-Za-z0-9_]{1,500}`;
+  }
+  if (
+    !(typeof value === "boolean" || Number.isFinite(value) ||
+      (typeof value === "string" &&
+        value.length <= MAX_ANNOTATION_VALUE_LENGTH))
+  ) {
+    return ` as the value of '${key}' must be a string of at most 1000 characters, a finite number or a boolean: current value is ${
+      describe(value)
+    }`;
+  }
+  // A plain object: JSON.stringify writes null-prototype (dictionary-mode)
+  // objects about twice as slowly in V8. Keys Object.prototype has (such as
+  // "__proto__", a valid key) are defined, never assigned.
+  const annotations = d.annotations ??= {};
+  if (!Object.hasOwn(annotations, key)) {
+    if (d.annotationCount >= MAX_ANNOTATIONS) {
+      return ` with '${key}' as it already holds ${MAX_ANNOTATIONS} annotations`;
+    }
+    d.annotationCount++;
+  }
+  setKey(annotations, key, value);
+}
+
+function putMetadata(
+  d: EntityData,
+  key: string,
+  value: unknown,
+  namespace: string,
+): string | void {
+  if (
+    typeof namespace !== "string" || namespace.startsWith("AWS.") ||
+    typeof key !== "string"
+  ) {
+    return ` as namespace ${describe(namespace)} or key ${
+      describe(key)
+    } is not allowed`;
+  }
+  // Plain objects read with Object.keys (never for-in) when the document is
+  // written: V8 enumerates null-prototype (dictionary) objects far slower.
+  const metadata = d.metadata ??= {};
+  let ns = Object.hasOwn(metadata, namespace) ? metadata[namespace] : undefined;
+  if (!ns) setKey(metadata, namespace, ns = {});
+  setKey(ns, key, value);
+}
+
+/**
+ * Copies the string fields `keys` of `from`, URLs without credentials, each
+ * cut to `max` characters (`user` always to 250).
+ */
+function copyStrings(
+  into: object,
+  from: object,
+  keys: readonly string[],
+  max: number,
+): void {
+  for (const k of keys) {
+    const v = (from as Record<string, unknown>)[k];
+    if (typeof v === "string") {
+      (into as Record<string, string>)[k] = cut(
+        k === "url" || k === "connectionString" ? cleanUrl(v) : v,
+        k === "user" ? MAX_FIELD_LENGTH : max,
+      );
+    }
+  }
+}
+
+const HTTP_KEYS = ["method", "url", "userAgent", "clientIp"];
+const SQL_KEYS = [
+  "connectionString",
+  "url",
+  "sanitizedQuery",
+  "databaseType",
+  "databaseVersion",
+  "driverVersion",
+  "user",
+  "preparation",
+];
+
+function putHttpRequest(d: EntityData, request: HttpRequestInfo): void {
+  if (isObject(request)) {
+    const r: HttpRequestData = { ...d.httpRequest };
+    copyStrings(r, request, HTTP_KEYS, MAX_FIELD_LENGTH);
+    if (request.xForwardedFor === true) r.xForwardedFor = true;
+    const traced = request.traced;
+    if (typeof traced === "boolean") r.traced = traced;
+    d.httpRequest = r;
+  }
+}
+
+function putHttpResponse(d: EntityData, response: HttpResponseInfo): void {
+  if (isObject(response)) {
+    const { status, contentLength } = response;
+    const r: HttpResponseData = { ...d.httpResponse };
+    if (Number.isInteger(status) && status! >= 0) {
+      r.status = status;
+      d.flags |= status! >= 500
+        ? FLAG_FAULT
+        : status === 429
+        ? FLAG_THROTTLE | FLAG_ERROR
+        : status! >= 400
+        ? FLAG_ERROR
+        : 0;
+    }
+    if (Number.isFinite(contentLength) && contentLength! >= 0) {
+      r.contentLength = contentLength;
+    }
+    d.httpResponse = r;
+  }
+}
+
+function putSql(d: EntityData, sql: SqlData): void {
+  if (isObject(sql)) {
+    const out: SqlData = { ...d.sql };
+    copyStrings(out, sql, SQL_KEYS, Infinity);
+    d.sql = out;
+  }
+}
+
+function putAws(d: EntityData, aws: Record<string, unknown>): void {
+  // Spread copies own keys as data (a "__proto__" key stays a key).
+  if (isObject(aws)) d.aws = { ...d.aws, ...aws };
+}
+
+function putFlag(d: EntityData, flag: number): void {
+  d.flags |= flag;
+}
+
+function putUser(d: EntityData, user: string): void {
+  if (typeof user === "string") d.user = cut(user, MAX_FIELD_LENGTH);
+}
+
+function putOrigin(d: EntityData, origin: string): void {
+  if (typeof origin === "string") d.origin = origin;
+}
+
+function putEnd(
+  d: EntityData,
+  endTime: number | undefined,
+  trace: Trace,
+  parent: EntityData | undefined,
+): void {
+  d.endMs = timeOr(trace, endTime);
+  if (!parent) {
+    // The segment (a facade is never sent itself).
+    if (!trace.facade) {
+      trace.sent = true;
+      trace.recorder.emit(d, false);
+    }
+  } else if (trace.sent) {
+    // The segment went out already: send this subtree on its own.
+    const list = parent.children!;
+    const i = list.indexOf(d);
+    if (i !== -1) list.splice(i, 1);
+    trace.held -= countTree(0, d);
+    trace.recorder.emit(d, true);
+  } else if (trace.held > trace.recorder.streamingThreshold || trace.facade) {
+    trace.held -= streamFinished(trace, trace.root!);
+  }
+}
+
+function putError(
+  d: EntityData,
+  error: unknown,
+  options: AddErrorOptions | undefined,
+  trace: Trace,
+): void {
+  d.flags |= FLAG_FAULT;
+  // (A WeakMap answers undefined for primitives.)
+  const known = trace.errors?.get(error as object);
+  if (known !== undefined) {
+    if (!d.exceptions) d.causeId = known;
+    return;
+  }
+  const { ids, maxStackFrames: max } = trace.recorder;
+  const id = ids.segmentId();
+  let message: string;
+  let type: unknown = typeof error;
+  let stack: unknown;
+  try {
+    if (isObject(error)) {
+      ({ message, name: type, stack } = error as Error);
+      message = String(message ?? "");
+    } else message = safeString(error);
+  } catch {
+    message = "[unreadable error]";
+    type = stack = undefined;
+  }
+  const all = parseStack(stack as string, max + 1000); // [] for a non-string
+  const exception: ExceptionData = {
+    id,
+    message: cut(message, MAX_MESSAGE_LENGTH),
+    type: cut(typeof type === "string" && type || "Error", MAX_FIELD_LENGTH),
+    remote: read(options, "remote") === true,
+    stack: all.slice(0, max),
+  };
+  if (all.length > max) exception.truncated = all.length - max;
+  (d.exceptions ??= []).push(exception);
+  d.causeId = undefined;
+  if (isObject(error)) (trace.errors ??= new WeakMap()).set(error, id);
+}
+
+type Step<A, B, C> = (
+  data: EntityData,
+  a: A,
+  b: B,
+  c: C,
+) => string | void;
+
+/**
+ * Runs one recording step on a sampled entity and reports a refusal, a throw
+ * (from user objects read by the step) or recording after `end()`. Set in
+ * `Entity`'s static block, where the entity's private state is in reach.
+ */
+let record: <E extends Entity, A, B, C>(
+  entity: E,
+  what: string,
+  step: Step<A, B, C>,
+  a: A,
+  b?: B,
+  c?: C,
+) => E;
+
+function failed(sub: Subsegment, error: unknown): never {
+  sub.addError(error);
+  sub.end();
+  throw error;
 }
 
 /**
@@ -354,6 +514,30 @@ export abstract class Entity {
     this.#data = data;
   }
 
+  static {
+    record = (entity, what, step, a, b, c) => {
+      const data = entity.#data;
+      if (data) {
+        let reason: string | void;
+        if (entity.#ended) reason = " as it has ended";
+        else {
+          try {
+            reason = step(data, a, b!, c!);
+          } catch (e) {
+            reason = ": " + safeString((e as Error)?.message);
+          }
+        }
+        if (reason) {
+          report(
+            entity.#trace,
+            `Cannot call ${what}() on '${entity.name}'${reason}`,
+          );
+        }
+      }
+      return entity;
+    };
+  }
+
   /** Whether this trace is sampled (recorded and sent). */
   get isSampled(): boolean {
     return this.#data !== undefined;
@@ -369,49 +553,6 @@ export abstract class Entity {
     return this.#ended;
   }
 
-  /** @internal The trace this entity belongs to. */
-  protected get trace(): Trace {
-    return this.#trace;
-  }
-
-  /** @internal The data, when sampled and not ended; reports recording after end. */
-  protected writable(what: string): EntityData | undefined {
-    const data = this.#data;
-    if (data === undefined) return undefined;
-    if (this.#ended) {
-      this.#trace.recorder.report(
-        new XRayError(`Cannot ${what} on '${this.name}' as it has ended`),
-        "recording",
-      );
-      return undefined;
-    }
-    return data;
-  }
-
-  /** @internal Runs a recording step on user-supplied objects; reports what throws. */
-  protected guarded(what: string, step: (data: EntityData) => void): this {
-    const d = this.writable(what);
-    if (!d) return this;
-    try {
-      step(d);
-    } catch (e) {
-      this.#trace.recorder.report(
-        new XRayError(
-          `Cannot ${what} on '${this.name}': ${
-            safeString((e as Error)?.message)
-          }`,
-        ),
-        "recording",
-      );
-    }
-    return this;
-  }
-
-  /** @internal The raw data (undefined when unsampled). */
-  protected get data(): EntityData | undefined {
-    return this.#data;
-  }
-
   /**
    * Adds an indexed annotation. Keys are `[A-Za-z0-9_]{1,500}`; values are
    * strings (≤ 1000 characters), finite numbers or booleans; at most 50.
@@ -421,43 +562,7 @@ export abstract class Entity {
    * @returns This entity.
    */
   annotate(key: string, value: AnnotationValue): this {
-    const data = this.#data;
-    if (data === undefined) return this;
-    const d = this.writable("annotate");
-    if (!d) return this;
-    let problem: string | undefined;
-    if (!isAnnotationKey(key)) {
-      problem = `Cannot annotate '${this.name}' as key ${
-        describe(key)
-      } is not 1 to 500 of A-Z, a-z, 0-9 and _`;
-    } else if (
-      !(typeof value === "boolean" ||
-        (typeof value === "number" && Number.isFinite(value)) ||
-        (typeof value === "string" &&
-          value.length <= MAX_ANNOTATION_VALUE_LENGTH))
-    ) {
-      problem =
-        `Cannot annotate '${this.name}' with '${key}' as the value must be a string of at most 1000 characters, a finite number or a boolean: current value is ${
-          describe(value)
-        }`;
-    } else if (
-      d.annotationCount >= MAX_ANNOTATIONS &&
-      !(d.annotations && Object.hasOwn(d.annotations, key))
-    ) {
-      problem =
-        `Cannot annotate '${this.name}' with '${key}' as it already holds ${MAX_ANNOTATIONS} annotations`;
-    }
-    if (problem) {
-      this.#trace.recorder.report(new XRayError(problem), "recording");
-      return this;
-    }
-    // A plain object: JSON.stringify writes null-prototype (dictionary-mode)
-    // objects about twice as slowly in V8. Keys Object.prototype has (such as
-    // "__proto__", a valid key) are defined, never assigned.
-    const annotations = d.annotations ??= {};
-    if (!Object.hasOwn(annotations, key)) d.annotationCount++;
-    setKey(annotations, key, value);
-    return this;
+    return record(this, "annotate", putAnnotation, key, value);
   }
 
   /**
@@ -469,35 +574,7 @@ export abstract class Entity {
    * @returns This entity.
    */
   addMetadata(key: string, value: unknown, namespace = "default"): this {
-    if (this.#data === undefined) return this;
-    const d = this.writable("add metadata");
-    if (!d) return this;
-    if (
-      typeof namespace !== "string" || namespace.startsWith("AWS.") ||
-      typeof key !== "string"
-    ) {
-      this.#trace.recorder.report(
-        new XRayError(
-          `Cannot add metadata to '${this.name}' as namespace ${
-            describe(namespace)
-          } or key ${describe(key)} is not allowed`,
-        ),
-        "recording",
-      );
-      return this;
-    }
-    // Plain objects read with Object.keys (never for-in) when the document is
-    // written: V8 enumerates null-prototype (dictionary) objects far slower.
-    const metadata = d.metadata ??= {};
-    let ns = Object.hasOwn(metadata, namespace)
-      ? metadata[namespace]
-      : undefined;
-    if (ns === undefined) {
-      ns = {};
-      setKey(metadata, namespace, ns);
-    }
-    setKey(ns, key, value);
-    return this;
+    return record(this, "addMetadata", putMetadata, key, value, namespace);
   }
 
   /**
@@ -507,24 +584,7 @@ export abstract class Entity {
    * @returns This entity.
    */
   setHttpRequest(request: HttpRequestInfo): this {
-    if (this.#data === undefined) return this;
-    return this.guarded("set the HTTP request", (d) => {
-      if (typeof request !== "object" || request === null) return;
-      const { method, url, userAgent, clientIp, xForwardedFor, traced } =
-        request;
-      const r: HttpRequestData = { ...d.httpRequest };
-      if (typeof method === "string") r.method = cut(method, MAX_FIELD_LENGTH);
-      if (typeof url === "string") r.url = cut(cleanUrl(url), MAX_FIELD_LENGTH);
-      if (typeof userAgent === "string") {
-        r.userAgent = cut(userAgent, MAX_FIELD_LENGTH);
-      }
-      if (typeof clientIp === "string") {
-        r.clientIp = cut(clientIp, MAX_FIELD_LENGTH);
-      }
-      if (xForwardedFor === true) r.xForwardedFor = true;
-      if (typeof traced === "boolean") r.traced = traced;
-      d.httpRequest = r;
-    });
+    return record(this, "setHttpRequest", putHttpRequest, request);
   }
 
   /**
@@ -534,25 +594,7 @@ export abstract class Entity {
    * @returns This entity.
    */
   setHttpResponse(response: HttpResponseInfo): this {
-    if (this.#data === undefined) return this;
-    return this.guarded("set the HTTP response", (d) => {
-      if (typeof response !== "object" || response === null) return;
-      const { status, contentLength } = response;
-      const r: HttpResponseData = { ...d.httpResponse };
-      if (
-        typeof status === "number" && Number.isInteger(status) && status >= 0
-      ) {
-        r.status = status;
-        if (status >= 500) d.flags |= FLAG_FAULT;
-        else if (status === 429) d.flags |= FLAG_THROTTLE | FLAG_ERROR;
-        else if (status >= 400) d.flags |= FLAG_ERROR;
-      }
-      if (
-        typeof contentLength === "number" && Number.isFinite(contentLength) &&
-        contentLength >= 0
-      ) r.contentLength = contentLength;
-      d.httpResponse = r;
-    });
+    return record(this, "setHttpResponse", putHttpResponse, response);
   }
 
   /**
@@ -564,57 +606,14 @@ export abstract class Entity {
    * @returns This entity.
    */
   addError(error: unknown, options?: AddErrorOptions): this {
-    if (this.#data === undefined) return this;
-    const d = this.writable("add an error");
-    if (!d) return this;
-    d.flags |= FLAG_FAULT;
-    const trace = this.#trace;
-    const known = trace.exceptionId(error);
-    if (known !== undefined) {
-      if (!d.exceptions) d.causeId = known;
-      return this;
-    }
-    const recorder = trace.recorder;
-    const id = recorder.ids.segmentId();
-    let message: string;
-    let type: string;
-    let stackText: string | undefined;
-    try {
-      if (
-        error instanceof Error || (typeof error === "object" && error !== null)
-      ) {
-        const e = error as {
-          message?: unknown;
-          name?: unknown;
-          stack?: unknown;
-        };
-        message = typeof e.message === "string"
-          ? e.message
-          : String(e.message ?? "");
-        type = typeof e.name === "string" && e.name ? e.name : "Error";
-        stackText = typeof e.stack === "string" ? e.stack : undefined;
-      } else {
-        message = safeString(error);
-        type = typeof error;
-      }
-    } catch {
-      message = "[unreadable error]";
-      type = "Error";
-    }
-    const max = recorder.maxStackFrames;
-    const all = stackText ? parseStack(stackText, max + 1000) : [];
-    const exception: ExceptionData = {
-      id,
-      message: cut(message, MAX_MESSAGE_LENGTH),
-      type: cut(type, MAX_FIELD_LENGTH),
-      remote: option(options, "remote") === true,
-      stack: all.length > max ? all.slice(0, max) : all,
-    };
-    if (all.length > max) exception.truncated = all.length - max;
-    (d.exceptions ??= []).push(exception);
-    d.causeId = undefined;
-    trace.rememberException(error, id);
-    return this;
+    return record(
+      this,
+      "addError",
+      putError,
+      error,
+      options,
+      this.#trace,
+    );
   }
 
   /**
@@ -624,24 +623,7 @@ export abstract class Entity {
    * @returns This entity.
    */
   setSql(sql: SqlData): this {
-    if (this.#data === undefined) return this;
-    return this.guarded("set SQL", (d) => {
-      if (typeof sql !== "object" || sql === null) return;
-      const out: SqlData = { ...d.sql };
-      for (const k of SQL_KEYS) {
-        const v = sql[k];
-        if (typeof v === "string") {
-          (out as Record<string, string>)[k] = k === "user"
-            ? cut(v, MAX_FIELD_LENGTH)
-            : v;
-        }
-      }
-      if (out.url) out.url = cleanUrl(out.url);
-      if (out.connectionString) {
-        out.connectionString = cleanUrl(out.connectionString);
-      }
-      d.sql = out;
-    });
+    return record(this, "setSql", putSql, sql);
   }
 
   /**
@@ -651,33 +633,22 @@ export abstract class Entity {
    * @returns This entity.
    */
   setAws(aws: Record<string, unknown>): this {
-    if (this.#data === undefined) return this;
-    return this.guarded("set AWS data", (d) => {
-      if (typeof aws !== "object" || aws === null) return;
-      // Spread copies own keys as data (a "__proto__" key stays a key).
-      d.aws = { ...d.aws, ...aws };
-    });
+    return record(this, "setAws", putAws, aws);
   }
 
   /** Sets the `error` flag (a client error, 4xx). @returns This entity. */
   addErrorFlag(): this {
-    const d = this.#data && this.writable("set the error flag");
-    if (d) d.flags |= FLAG_ERROR;
-    return this;
+    return record(this, "addErrorFlag", putFlag, FLAG_ERROR);
   }
 
   /** Sets the `fault` flag (a server error, 5xx). @returns This entity. */
   addFaultFlag(): this {
-    const d = this.#data && this.writable("set the fault flag");
-    if (d) d.flags |= FLAG_FAULT;
-    return this;
+    return record(this, "addFaultFlag", putFlag, FLAG_FAULT);
   }
 
   /** Sets the `throttle` flag (429). @returns This entity. */
   addThrottleFlag(): this {
-    const d = this.#data && this.writable("set the throttle flag");
-    if (d) d.flags |= FLAG_THROTTLE;
-    return this;
+    return record(this, "addThrottleFlag", putFlag, FLAG_THROTTLE);
   }
 
   /**
@@ -689,39 +660,36 @@ export abstract class Entity {
    */
   startSubsegment(name: string, options?: SubsegmentOptions): Subsegment {
     const trace = this.#trace;
-    const recorder = trace.recorder;
-    const id = recorder.ids.segmentId();
+    const id = trace.recorder.ids.segmentId();
     const parent = this.#data;
-    if (parent === undefined) {
-      return new Subsegment(trace, id, name, undefined, this);
-    }
-    let clean = sanitizeName(name);
-    if (clean.length === 0) {
-      recorder.report(
-        new XRayError(
+    let clean = name;
+    let data: EntityData | undefined;
+    if (parent) {
+      clean = sanitizeName(name);
+      if (!clean) {
+        report(
+          trace,
           `Cannot name a subsegment ${describe(name)}: using 'unnamed'`,
-        ),
-        "recording",
+        );
+        clean = "unnamed";
+      }
+      data = newData(
+        "subsegment",
+        clean,
+        id,
+        trace.traceId,
+        timeOr(trace, read(options, "startTime")),
+        this.id,
       );
-      clean = "unnamed";
+      const namespace = read(options, "namespace");
+      if (
+        namespace === "remote" || namespace === "aws" || namespace === "local"
+      ) {
+        data.namespace = namespace;
+      }
+      (parent.children ??= []).push(data);
+      trace.held++;
     }
-    const startTime = option(options, "startTime");
-    const data = newData(
-      "subsegment",
-      clean,
-      id,
-      trace.traceId,
-      isTime(startTime) ? startTime : recorder.clock.now(),
-      this.id,
-    );
-    const namespace = option(options, "namespace");
-    if (
-      namespace === "remote" || namespace === "aws" || namespace === "local"
-    ) {
-      data.namespace = namespace;
-    }
-    (parent.children ??= []).push(data);
-    trace.held++;
     return new Subsegment(trace, id, clean, data, this);
   }
 
@@ -762,21 +730,15 @@ export abstract class Entity {
     try {
       result = fn(sub);
     } catch (error) {
-      sub.addError(error);
-      sub.end();
-      throw error;
+      failed(sub, error);
     }
-    if (isThenable(result)) {
+    if (typeof read(result, "then") === "function") {
       return (result as unknown as Promise<unknown>).then(
         (value) => {
           sub.end();
           return value;
         },
-        (error) => {
-          sub.addError(error);
-          sub.end();
-          throw error;
-        },
+        (error) => failed(sub, error),
       ) as T;
     }
     sub.end();
@@ -789,24 +751,15 @@ export abstract class Entity {
    * @param endTime The end in epoch milliseconds (default: now).
    */
   end(endTime?: number): void {
-    if (this.#ended) {
-      if (this.#data) {
-        this.#trace.recorder.report(
-          new XRayError(`Cannot end '${this.name}' as it has ended`),
-          "recording",
-        );
-      }
-      return;
-    }
-    this.#ended = true;
     const d = this.#data;
-    if (d === undefined) return;
-    d.endMs = isTime(endTime) ? endTime : this.#trace.recorder.clock.now();
-    this.ended(d);
+    // Once ended, `record` only reports (the step never runs).
+    if (this.#ended) record(this, "end", putEnd, endTime);
+    else {
+      this.#ended = true;
+      const parent = (this as unknown as Subsegment).parent;
+      if (d) putEnd(d, endTime, this.#trace, parent && parent.#data);
+    }
   }
-
-  /** @internal What happens to the data after `end()`. */
-  protected abstract ended(data: EntityData): void;
 
   /**
    * The `X-Amzn-Trace-Id` value a downstream call made from this entity
@@ -820,7 +773,7 @@ export abstract class Entity {
       root: this.#trace.traceId,
       parent: this.id,
       sampled: this.#data !== undefined,
-      data: this.#trace.data,
+      data: this.#trace.incoming?.data ?? {},
     });
   }
 
@@ -832,9 +785,7 @@ export abstract class Entity {
    */
   toDocument(): Record<string, unknown> | undefined {
     const d = this.#data;
-    return d === undefined
-      ? undefined
-      : toWire(d, { independent: d.kind === "subsegment" });
+    return d && toWire(d, d.kind === "subsegment");
   }
 }
 
@@ -879,32 +830,27 @@ export class Segment extends Entity {
 
   /** @internal Use `tracer.startSegment()`. */
   constructor(init: SegmentInit) {
-    const data = init.sampled
-      ? newData(
+    const trace = init as Trace;
+    const { name, id } = trace;
+    trace.held = 0;
+    if (trace.sampled) {
+      const data = trace.root = newData(
         "segment",
-        init.name,
-        init.id,
-        init.traceId,
-        init.startMs,
-        init.parentId,
-      )
-      : undefined;
-    const trace = new Trace(
-      init.recorder,
-      init.traceId,
-      init.incoming?.data ?? {},
-      init.facade === true,
-    );
-    super(trace, init.id, init.name, data);
-    trace.root = data;
-    this.incoming = init.incoming;
-    this.ruleName = init.ruleName;
-    this.isFacade = init.facade === true;
-    if (data) {
-      if (init.aws) data.aws = init.aws;
-      if (init.service) data.service = init.service;
-      if (init.origin) data.origin = init.origin;
+        name,
+        id,
+        trace.traceId,
+        trace.startMs,
+        trace.parentId,
+      );
+      // Only truthy ones count when the document is written.
+      data.aws = trace.aws;
+      data.service = trace.service;
+      data.origin = trace.origin;
     }
+    super(trace, id, name, trace.root);
+    this.incoming = trace.incoming;
+    this.ruleName = trace.ruleName;
+    this.isFacade = trace.facade === true;
   }
 
   /**
@@ -914,10 +860,7 @@ export class Segment extends Entity {
    * @returns This segment.
    */
   setUser(user: string): this {
-    if (this.data === undefined) return this;
-    const d = this.writable("set the user");
-    if (d && typeof user === "string") d.user = cut(user, MAX_FIELD_LENGTH);
-    return this;
+    return record(this, "setUser", putUser, user);
   }
 
   /**
@@ -927,10 +870,7 @@ export class Segment extends Entity {
    * @returns This segment.
    */
   setOrigin(origin: string): this {
-    if (this.data === undefined) return this;
-    const d = this.writable("set the origin");
-    if (d && typeof origin === "string") d.origin = origin;
-    return this;
+    return record(this, "setOrigin", putOrigin, origin);
   }
 
   /**
@@ -941,14 +881,6 @@ export class Segment extends Entity {
    */
   responseTraceHeader(): string {
     return responseTraceHeader(this.traceId, this.isSampled, this.incoming);
-  }
-
-  /** @internal */
-  protected ended(data: EntityData): void {
-    const trace = this.trace;
-    if (trace.facade) return;
-    trace.rootEmitted = true;
-    trace.recorder.emit(data, false);
   }
 }
 
@@ -967,12 +899,6 @@ export class Subsegment extends Entity {
   ) {
     super(trace, id, name, data);
     this.parent = parent;
-  }
-
-  /** @internal */
-  protected ended(data: EntityData): void {
-    const parentData = (this.parent as Subsegment).data;
-    if (parentData) this.trace.subsegmentEnded(data, parentData);
   }
 }
 

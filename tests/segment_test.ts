@@ -273,7 +273,7 @@ Deno.test("recording after end() is reported and dropped", async () => {
   assert.equal(errors.length, 5);
   assert.match(
     errors[0].error.message,
-    /Cannot annotate on 's' as it has ended/,
+    /Cannot call annotate\(\) on 's' as it has ended/,
   );
 });
 
