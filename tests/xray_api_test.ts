@@ -572,7 +572,7 @@ Deno.test("xrayApiSender reads error codes, messages, Retry-After and unprocesse
       {
         ok: false,
         retryable: true,
-        message: "X-Ray response body failed: connection reset",
+        message: "X-Ray response body failed: TypeError: connection reset",
       },
     ],
   ];

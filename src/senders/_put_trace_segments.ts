@@ -32,11 +32,6 @@ export function isTransientCode(code: string): boolean {
 /** Whole-request error codes that a fresh set of credentials may fix. */
 const EXPIRED_CODE = /^(ExpiredToken(Exception)?|RequestExpired)$/;
 
-/** The JSON body of a PutTraceSegments request. */
-export function requestBody(documents: readonly string[]): string {
-  return JSON.stringify({ TraceSegmentDocuments: documents });
-}
-
 /** Replaces every occurrence of the given secrets with `[redacted]`. */
 export type Redact = (text: string) => string;
 
@@ -70,121 +65,13 @@ function stringOrUndefined(value: unknown): string | undefined {
 }
 
 /**
- * The error code from `x-amzn-errortype`, else from the body's `__type`
- * (`code`, `Code`): `aws.protocols#Name:uri` and `Name:uri` give `Name`.
- * `""` when there is none.
- */
-function errorCode(response: Response, body: Fields): string {
-  const type = response.headers.get("x-amzn-errortype") ||
-    stringOrUndefined(body.__type ?? body.code ?? body.Code)?.split("#").pop();
-  return type?.split(":")[0].trim() ?? "";
-}
-
-function unprocessedList(
-  body: Fields,
-  documents: readonly string[],
-): UnprocessedDocument[] {
-  const list = body.UnprocessedTraceSegments;
-  if (!Array.isArray(list) || list.length === 0) return [];
-  // Each document's `id`; one that was matched is cleared, so duplicate ids
-  // in the answer match successive documents.
-  const ids: unknown[] = documents.map((document) => {
-    try {
-      return JSON.parse(document).id;
-    } catch {
-      return undefined;
-    }
-  });
-  return list.map((item): UnprocessedDocument => {
-    const record = fields(item);
-    const id = stringOrUndefined(record.Id);
-    const index = id === undefined ? -1 : ids.indexOf(id);
-    if (index >= 0) ids[index] = undefined;
-    const errorCode = stringOrUndefined(record.ErrorCode) ?? "Unknown";
-    const entry: UnprocessedDocument = {
-      index,
-      errorCode,
-      retryable: index >= 0 && isTransientCode(errorCode),
-    };
-    const message = stringOrUndefined(record.Message);
-    if (message !== undefined) entry.message = message;
-    return entry;
-  });
-}
-
-/**
- * Reads a PutTraceSegments response to the end (always: Workers cancel
- * responses whose bodies are left unread) and classifies it. `onExpired` is
- * called when the service said the credentials expired.
- */
-export async function interpretResponse(
-  response: Response,
-  documents: readonly string[],
-  redact: Redact,
-  nowMs: number,
-  onExpired?: () => void,
-): Promise<SendResult> {
-  let text = "";
-  try {
-    text = await response.text();
-  } catch (e) {
-    if (response.ok) {
-      return retryableFailure(
-        `X-Ray response body failed: ${redact(toError(e).message)}`,
-      );
-    }
-  }
-  let body: Fields = {};
-  try {
-    body = fields(JSON.parse(text));
-  } catch {
-    // No body, or not JSON: the status decides.
-  }
-  if (response.ok) {
-    const unprocessed = unprocessedList(body, documents);
-    return unprocessed.length > 0 ? { ok: true, unprocessed } : { ok: true };
-  }
-  const code = errorCode(response, body);
-  const expired = EXPIRED_CODE.test(code);
-  if (expired) onExpired?.();
-  const status = response.status;
-  const detail = [code, stringOrUndefined(body.message ?? body.Message)]
-    .filter(Boolean).join(": ").slice(0, 300);
-  const result: SendResult = {
-    ok: false,
-    retryable: status === 429 || status === 408 || status >= 500 || expired ||
-      isTransientCode(code),
-    error: new XRayError(
-      redact(
-        `X-Ray PutTraceSegments failed with HTTP ${status}${
-          detail ? ` (${detail})` : ""
-        }`,
-      ),
-    ),
-  };
-  // Retry-After: seconds, or an HTTP date (NaN when it is neither).
-  const retryAfter = response.headers.get("retry-after")?.trim();
-  if (retryAfter) {
-    const ms = /^\d+(\.\d+)?$/.test(retryAfter)
-      ? Math.round(Number(retryAfter) * 1000)
-      : Math.max(0, Date.parse(retryAfter) - nowMs);
-    if (ms >= 0) result.retryAfterMs = ms;
-  }
-  return result;
-}
-
-/** A transport failure (connection refused, reset, abort) as a SendResult. */
-export function networkFailure(error: unknown, redact: Redact): SendResult {
-  const e = toError(error);
-  return retryableFailure(
-    redact(`X-Ray request failed: ${e.name}: ${e.message}`),
-  );
-}
-
-/**
  * POSTs one batch as JSON to `url` and classifies the answer; never throws.
  * `sign` gives the headers to add (when it throws, that is reported like a
- * network failure); `onExpired` is as in {@linkcode interpretResponse}.
+ * network failure); `onExpired` is called when the service said the
+ * credentials expired.
+ *
+ * The response is always read to the end (Workers cancel responses whose
+ * bodies are left unread).
  */
 export async function postDocuments(
   url: URL,
@@ -196,8 +83,11 @@ export async function postDocuments(
   sign?: (body: string) => Promise<Record<string, string>>,
   onExpired?: () => void,
 ): Promise<SendResult> {
+  // What a thrown error is reported as: the request (connection refused,
+  // reset, abort, signing) or reading the body of a 2xx answer.
+  let failed = "request";
   try {
-    const body = requestBody(documents);
+    const body = JSON.stringify({ TraceSegmentDocuments: documents });
     const headers = sign ? await sign(body) : {};
     headers["content-type"] = "application/json";
     const response = await (fetchFn ?? globalThis.fetch)(url.href, {
@@ -206,15 +96,86 @@ export async function postDocuments(
       body,
       signal,
     });
-    return await interpretResponse(
-      response,
-      documents,
-      redact,
-      clock.now(),
-      onExpired,
-    );
+    const { ok, status, headers: answer } = response;
+    failed = "response body";
+    // A body that fails to arrive only matters on success; otherwise the
+    // status decides.
+    const text = await response.text().catch((e) => {
+      if (ok) throw e;
+      return "";
+    });
+    let json: Fields = {};
+    try {
+      json = fields(JSON.parse(text));
+    } catch {
+      // No body, or not JSON: the status decides.
+    }
+    if (ok) {
+      const list = json.UnprocessedTraceSegments;
+      if (!Array.isArray(list) || !list.length) return { ok };
+      // Each document's `id`; one that was matched is cleared, so duplicate
+      // ids in the answer match successive documents.
+      const ids: unknown[] = documents.map((document) => {
+        try {
+          return JSON.parse(document).id;
+        } catch {
+          return undefined;
+        }
+      });
+      return {
+        ok,
+        unprocessed: list.map((item): UnprocessedDocument => {
+          const record = fields(item);
+          const id = stringOrUndefined(record.Id);
+          const index = id === undefined ? -1 : ids.indexOf(id);
+          if (index >= 0) ids[index] = undefined;
+          const errorCode = stringOrUndefined(record.ErrorCode) ?? "Unknown";
+          const entry: UnprocessedDocument = {
+            index,
+            errorCode,
+            retryable: index >= 0 && isTransientCode(errorCode),
+          };
+          const message = stringOrUndefined(record.Message);
+          if (message !== undefined) entry.message = message;
+          return entry;
+        }),
+      };
+    }
+    // The error code from `x-amzn-errortype`, else from the body's `__type`
+    // (`code`, `Code`): `aws.protocols#Name:uri` and `Name:uri` give `Name`.
+    const code = (answer.get("x-amzn-errortype") ||
+      stringOrUndefined(json.__type ?? json.code ?? json.Code)?.split("#")
+        .pop())?.split(":")[0].trim() ?? "";
+    const expired = EXPIRED_CODE.test(code);
+    if (expired) onExpired?.();
+    const detail = [code, stringOrUndefined(json.message ?? json.Message)]
+      .filter(Boolean).join(": ").slice(0, 300);
+    const result: SendResult = {
+      ok,
+      retryable: status === 429 || status === 408 || status >= 500 ||
+        expired || isTransientCode(code),
+      error: new XRayError(
+        redact(
+          `X-Ray PutTraceSegments failed with HTTP ${status}${
+            detail ? ` (${detail})` : ""
+          }`,
+        ),
+      ),
+    };
+    // Retry-After: seconds, or an HTTP date (NaN when it is neither).
+    const retryAfter = answer.get("retry-after")?.trim();
+    if (retryAfter) {
+      const ms = /^\d+(\.\d+)?$/.test(retryAfter)
+        ? Math.round(Number(retryAfter) * 1000)
+        : Math.max(0, Date.parse(retryAfter) - clock.now());
+      if (ms >= 0) result.retryAfterMs = ms;
+    }
+    return result;
   } catch (e) {
-    return networkFailure(e, redact);
+    const error = toError(e);
+    return retryableFailure(
+      redact(`X-Ray ${failed} failed: ${error.name}: ${error.message}`),
+    );
   }
 }
 
