@@ -52,16 +52,6 @@ async function sha256Hex(text: string): Promise<string> {
   return hex(await crypto.subtle.digest("SHA-256", bytes(text)));
 }
 
-/** `kSigning` for a secret and a `date/region/service/aws4_request` scope. */
-async function signingKey(
-  secret: string,
-  scope: string,
-): Promise<BufferSource> {
-  let key: BufferSource = bytes("AWS4" + secret);
-  for (const part of scope.split("/")) key = await hmac(key, part);
-  return key;
-}
-
 /**
  * Signs a request with SigV4.
  *
@@ -87,27 +77,32 @@ export async function signRequest(
   // 20261123T123600Z
   const amzDate = new Date(nowMs).toISOString().replace(/[:-]|\.\d{3}/g, "");
   const scope = `${amzDate.slice(0, 8)}/${region}/${service}/aws4_request`;
-  const token = credentials.sessionToken;
-  const headers: Record<string, string> = { "x-amz-date": amzDate };
-  let signedHeaders = "host;x-amz-date";
-  let canonicalHeaders = `host:${url.host}\nx-amz-date:${amzDate}\n`;
-  if (token) {
-    headers["x-amz-security-token"] = token;
-    signedHeaders += ";x-amz-security-token";
-    canonicalHeaders += `x-amz-security-token:${token}\n`;
+  // The signed headers, in order; host is signed but left to fetch to send.
+  const headers: Record<string, string> = {
+    host: url.host,
+    "x-amz-date": amzDate,
+  };
+  if (credentials.sessionToken) {
+    headers["x-amz-security-token"] = credentials.sessionToken;
   }
+  const names = Object.keys(headers);
+  const signedHeaders = names.join(";");
+  const canonicalHeaders = names.map((name) => `${name}:${headers[name]}\n`)
+    .join("");
+  delete headers.host;
   // The scope ends at its first "/aws4_request" (region and service hold no
   // "/"), so scope + secret names one pair.
   const keyFor = scope + credentials.secretAccessKey;
-  let key = cachedKey;
   if (keyFor !== cachedFor) {
-    key = await signingKey(credentials.secretAccessKey, scope);
+    // kSigning: HMAC chained over the scope's parts, from "AWS4" + secret.
+    let key: BufferSource = bytes("AWS4" + credentials.secretAccessKey);
+    for (const part of scope.split("/")) key = await hmac(key, part);
     cachedFor = keyFor;
     cachedKey = key;
   }
   const signature = hex(
     await hmac(
-      key!,
+      cachedKey!,
       `AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${await sha256Hex(
         `${method}\n${url.pathname}\n\n${canonicalHeaders}\n${signedHeaders}\n${await sha256Hex(
           body,
