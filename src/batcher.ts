@@ -22,7 +22,7 @@ import type {
   SendResult,
   TracerStats,
 } from "./types.ts";
-import { toError, XRayError } from "./errors.ts";
+import { failure, toError, XRayError } from "./errors.ts";
 import { unrefTimer } from "./runtime/unref_timer.ts";
 import { MAX_DOCUMENT_BYTES } from "./document.ts";
 import { utf8Length } from "./_util.ts";
@@ -180,10 +180,6 @@ interface Entry {
   doc: string;
   bytes: number;
   seq: number;
-}
-
-function fail(error: Error): SendResult {
-  return { ok: false, retryable: true, error };
 }
 
 /**
@@ -404,7 +400,7 @@ export function createBatcher(options: BatcherOptions): Batcher {
         run(controller.signal),
       ]);
     } catch (e) {
-      return fail(toError(e));
+      return failure(toError(e));
     } finally {
       clearTimeout(timer);
       stoppers.delete(stop);
@@ -417,9 +413,7 @@ export function createBatcher(options: BatcherOptions): Batcher {
         (signal) => sender.send(entries.map((e) => e.doc), { signal }),
         requestTimeoutMs,
       ) ??
-        fail(
-          new XRayError(`X-Ray request timed out after ${requestTimeoutMs} ms`),
-        );
+        failure(`X-Ray request timed out after ${requestTimeoutMs} ms`);
       if (stopped) break;
       // A failed request counts as every document unprocessed.
       const unprocessed: {

@@ -4,6 +4,8 @@
  * @module
  */
 
+import type { SendResult } from "./types.ts";
+
 const MARK = Symbol.for("xray-edge.error");
 
 /** The base class of errors this library reports or throws on purpose. */
@@ -43,4 +45,19 @@ export function isXRayError(value: unknown): value is XRayError {
 /** Turns anything thrown into an Error. */
 export function toError(value: unknown): Error {
   return value instanceof Error ? value : new Error(String(value));
+}
+
+/**
+ * A failed send, by default one worth trying again; a string is an
+ * XRayError's message.
+ */
+export function failure(
+  error: Error | string,
+  retryable = true,
+): Extract<SendResult, { ok: false }> {
+  return {
+    ok: false,
+    retryable,
+    error: typeof error === "string" ? new XRayError(error) : error,
+  };
 }

@@ -9,7 +9,7 @@ import type {
   UnprocessedDocument,
 } from "../types.ts";
 import type { HostPort } from "../config.ts";
-import { toError, XRayError } from "../errors.ts";
+import { failure, toError } from "../errors.ts";
 
 /** The path of the PutTraceSegments operation. */
 export const PUT_TRACE_SEGMENTS_PATH = "/TraceSegments";
@@ -46,11 +46,6 @@ export function redactor(secrets: readonly (string | undefined)[]): Redact {
     // Signatures and signed canonical strings are never worth echoing.
     return out.replace(/Signature=[0-9a-f]+/gi, "Signature=[redacted]");
   };
-}
-
-/** A failure worth sending the batch again for. */
-export function retryableFailure(message: string): SendResult {
-  return { ok: false, retryable: true, error: new XRayError(message) };
 }
 
 type Fields = Record<string, unknown>;
@@ -150,18 +145,15 @@ export async function postDocuments(
     if (expired) onExpired?.();
     const detail = [code, stringOrUndefined(json.message ?? json.Message)]
       .filter(Boolean).join(": ").slice(0, 300);
-    const result: SendResult = {
-      ok,
-      retryable: status === 429 || status === 408 || status >= 500 ||
-        expired || isTransientCode(code),
-      error: new XRayError(
-        redact(
-          `X-Ray PutTraceSegments failed with HTTP ${status}${
-            detail ? ` (${detail})` : ""
-          }`,
-        ),
+    const result = failure(
+      redact(
+        `X-Ray PutTraceSegments failed with HTTP ${status}${
+          detail ? ` (${detail})` : ""
+        }`,
       ),
-    };
+      status === 429 || status === 408 || status >= 500 || expired ||
+        isTransientCode(code),
+    );
     // Retry-After: seconds, or an HTTP date (NaN when it is neither).
     const retryAfter = answer.get("retry-after")?.trim();
     if (retryAfter) {
@@ -173,7 +165,7 @@ export async function postDocuments(
     return result;
   } catch (e) {
     const error = toError(e);
-    return retryableFailure(
+    return failure(
       redact(`X-Ray ${failed} failed: ${error.name}: ${error.message}`),
     );
   }

@@ -13,13 +13,12 @@ import {
   type CredentialsSource,
   toCredentialsProvider,
 } from "../credentials.ts";
-import { toError } from "../errors.ts";
+import { failure, toError } from "../errors.ts";
 import { signRequest } from "../_sigv4.ts";
 import {
   postDocuments,
   PUT_TRACE_SEGMENTS_PATH,
   redactor,
-  retryableFailure,
 } from "./_put_trace_segments.ts";
 
 /** Options for {@linkcode xrayApiSender}. */
@@ -112,7 +111,7 @@ export function xrayApiSender(options: XRayApiSenderOptions): Sender {
         forceRefresh = false;
       } catch (e) {
         // Only our own providers' messages are known to hold no secrets.
-        return retryableFailure(
+        return failure(
           `Cannot sign the X-Ray request: ${
             e instanceof CredentialsError
               ? e.message
