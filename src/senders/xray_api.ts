@@ -79,24 +79,18 @@ export function xrayApiSender(options: XRayApiSenderOptions): Sender {
     );
   }
   const provider = toCredentialsProvider(options.credentials);
-  let url: URL | undefined;
+  let endpoint: URL;
   try {
-    url = new URL(
+    endpoint = new URL(
       PUT_TRACE_SEGMENTS_PATH,
       options.endpoint ?? `https://xray.${region}.amazonaws.com`,
     );
+    if (!/^https?:$/.test(endpoint.protocol)) throw 0;
   } catch {
-    // Reported below with the wrong scheme.
-  }
-  if (url?.protocol !== "https:" && url?.protocol !== "http:") {
     throw invalid("endpoint", "an http(s) URL", options.endpoint);
   }
-  const endpoint = url;
   const clock: Clock = options.clock ?? Date;
   let forceRefresh = false;
-  const onExpired = () => {
-    forceRefresh = true;
-  };
 
   return {
     async send(
@@ -140,7 +134,9 @@ export function xrayApiSender(options: XRayApiSenderOptions): Sender {
             body,
             clock.now(),
           ),
-        onExpired,
+        () => {
+          forceRefresh = true;
+        },
       );
     },
   };
