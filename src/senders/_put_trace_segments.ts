@@ -22,7 +22,7 @@ export const PUT_TRACE_SEGMENTS_PATH = "/TraceSegments";
  * ServiceUnavailable(Exception) and RequestTimeout(Exception).
  */
 const TRANSIENT_CODE =
-  /^(TooManyRequestsException|RequestLimitExceeded|ProvisionedThroughputExceededException|Internal(Failure|Error|ServerError|ServiceError)|(ServiceUnavailable|RequestTimeout)(Exception)?)$/;
+  /^(TooManyRequestsException|RequestLimitExceeded|ProvisionedThroughputExceededException|Internal(Failure|(Server|Service)?Error)|(ServiceUnavailable|RequestTimeout)(Exception)?)$/;
 
 /** Whether an error code names a transient condition. */
 export function isTransientCode(code: string): boolean {
