@@ -32,22 +32,6 @@ export function isTransientCode(code: string): boolean {
 /** Whole-request error codes that a fresh set of credentials may fix. */
 const EXPIRED_CODE = /^(ExpiredToken(Exception)?|RequestExpired)$/;
 
-/** Replaces every occurrence of the given secrets with `[redacted]`. */
-export type Redact = (text: string) => string;
-
-/** Builds a redactor for the given secret values (empty ones ignored). */
-export function redactor(secrets: readonly (string | undefined)[]): Redact {
-  const values = secrets.filter((s): s is string =>
-    typeof s === "string" && s.length >= 4
-  );
-  return (text: string): string => {
-    let out = text;
-    for (const value of values) out = out.split(value).join("[redacted]");
-    // Signatures and signed canonical strings are never worth echoing.
-    return out.replace(/Signature=[0-9a-f]+/gi, "Signature=[redacted]");
-  };
-}
-
 type Fields = Record<string, unknown>;
 
 /** `value` when it is an object (JSON's objects and arrays), else `{}`. */
@@ -61,9 +45,10 @@ function stringOrUndefined(value: unknown): string | undefined {
 
 /**
  * POSTs one batch as JSON to `url` and classifies the answer; never throws.
- * `sign` gives the headers to add (when it throws, that is reported like a
- * network failure); `onExpired` is called when the service said the
- * credentials expired.
+ * `secrets` (keys and token; empty and very short ones ignored) are replaced
+ * with `[redacted]` in error messages, as are signatures. `sign` gives the
+ * headers to add (when it throws, that is reported like a network failure);
+ * `onExpired` is called when the service said the credentials expired.
  *
  * The response is always read to the end (Workers cancel responses whose
  * bodies are left unread).
@@ -73,14 +58,17 @@ export async function postDocuments(
   documents: readonly string[],
   fetchFn: typeof fetch | undefined,
   signal: AbortSignal | undefined,
-  redact: Redact,
   clock: Clock,
+  secrets: readonly (string | undefined)[] = [],
   sign?: (body: string) => Promise<Record<string, string>>,
   onExpired?: () => void,
 ): Promise<SendResult> {
   // What a thrown error is reported as: the request (connection refused,
   // reset, abort, signing) or reading the body of a 2xx answer.
   let failed = "request";
+  let message: string;
+  let retryable = true;
+  let retryAfterMs = NaN;
   try {
     const body = JSON.stringify({ TraceSegmentDocuments: documents });
     const headers = sign ? await sign(body) : {};
@@ -145,30 +133,34 @@ export async function postDocuments(
     if (expired) onExpired?.();
     const detail = [code, stringOrUndefined(json.message ?? json.Message)]
       .filter(Boolean).join(": ").slice(0, 300);
-    const result = failure(
-      redact(
-        `X-Ray PutTraceSegments failed with HTTP ${status}${
-          detail ? ` (${detail})` : ""
-        }`,
-      ),
-      status === 429 || status === 408 || status >= 500 || expired ||
-        isTransientCode(code),
-    );
     // Retry-After: seconds, or an HTTP date (NaN when it is neither).
     const retryAfter = answer.get("retry-after")?.trim();
     if (retryAfter) {
-      const ms = /^\d+(\.\d+)?$/.test(retryAfter)
+      retryAfterMs = /^\d+(\.\d+)?$/.test(retryAfter)
         ? Math.round(Number(retryAfter) * 1000)
         : Math.max(0, Date.parse(retryAfter) - clock.now());
-      if (ms >= 0) result.retryAfterMs = ms;
     }
-    return result;
+    message = `X-Ray PutTraceSegments failed with HTTP ${status}${
+      detail ? ` (${detail})` : ""
+    }`;
+    retryable = status === 429 || status === 408 || status >= 500 ||
+      expired || isTransientCode(code);
   } catch (e) {
     const error = toError(e);
-    return failure(
-      redact(`X-Ray ${failed} failed: ${error.name}: ${error.message}`),
-    );
+    message = `X-Ray ${failed} failed: ${error.name}: ${error.message}`;
   }
+  for (const secret of secrets) {
+    if (typeof secret === "string" && secret.length >= 4) {
+      message = message.split(secret).join("[redacted]");
+    }
+  }
+  // Signatures and signed canonical strings are never worth echoing.
+  const result = failure(
+    message.replace(/Signature=[0-9a-f]+/gi, "Signature=[redacted]"),
+    retryable,
+  );
+  if (retryAfterMs >= 0) result.retryAfterMs = retryAfterMs;
+  return result;
 }
 
 /**
@@ -192,7 +184,6 @@ export function daemonUrl(
  * without the parsing of every address form `daemonSender` accepts.
  */
 export function unsignedSender(url: URL, fetchFn?: typeof fetch): Sender {
-  const redact = redactor([]);
   return {
     send(documents: string[], sendOptions?: SendOptions): Promise<SendResult> {
       return postDocuments(
@@ -200,7 +191,6 @@ export function unsignedSender(url: URL, fetchFn?: typeof fetch): Sender {
         documents,
         fetchFn,
         sendOptions?.signal,
-        redact,
         Date,
       );
     },

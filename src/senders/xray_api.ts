@@ -18,7 +18,6 @@ import { signRequest } from "../_sigv4.ts";
 import {
   postDocuments,
   PUT_TRACE_SEGMENTS_PATH,
-  redactor,
 } from "./_put_trace_segments.ts";
 
 /** Options for {@linkcode xrayApiSender}. */
@@ -118,12 +117,12 @@ export function xrayApiSender(options: XRayApiSenderOptions): Sender {
         documents,
         options.fetch,
         sendOptions?.signal,
-        redactor([
+        clock,
+        [
           credentials.secretAccessKey,
           credentials.sessionToken,
           credentials.accessKeyId,
-        ]),
-        clock,
+        ],
         (body) =>
           signRequest(
             credentials,
