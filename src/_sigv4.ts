@@ -13,7 +13,6 @@
 // be empty (the URLs we sign have none).
 import type { AwsCredentials } from "./credentials.ts";
 
-let encoder: TextEncoder | undefined;
 // The last derived signing key and what it was derived from (the scope, which
 // names date, region and service, and the secret): one entry is all a process
 // signing with one set of keys needs, and it cannot grow. Only derived keys
@@ -23,7 +22,7 @@ let cachedFor: string | undefined;
 let cachedKey: BufferSource | undefined;
 
 function bytes(text: string): Uint8Array<ArrayBuffer> {
-  return (encoder ??= new TextEncoder()).encode(text);
+  return new TextEncoder().encode(text);
 }
 
 function hex(buffer: ArrayBuffer): string {
