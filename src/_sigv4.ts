@@ -26,11 +26,10 @@ function bytes(text: string): Uint8Array<ArrayBuffer> {
 }
 
 function hex(buffer: ArrayBuffer): string {
-  let out = "";
-  for (const byte of new Uint8Array(buffer)) {
-    out += (byte + 256).toString(16).slice(1);
-  }
-  return out;
+  return Array.from(
+    new Uint8Array(buffer),
+    (byte) => (byte + 256).toString(16).slice(1),
+  ).join("");
 }
 
 async function hmac(key: BufferSource, text: string): Promise<ArrayBuffer> {
