@@ -83,10 +83,11 @@ export async function signRequest(
   if (credentials.sessionToken) {
     headers["x-amz-security-token"] = credentials.sessionToken;
   }
-  const names = Object.keys(headers);
-  const signedHeaders = names.join(";");
-  const canonicalHeaders = names.map((name) => `${name}:${headers[name]}\n`)
-    .join("");
+  const signedHeaders = Object.keys(headers).join(";");
+  // Without the newline after the last one (the template adds it).
+  const canonicalHeaders = Object.entries(headers).map((entry) =>
+    entry.join(":")
+  ).join("\n");
   delete headers.host;
   // The scope ends at its first "/aws4_request" (region and service hold no
   // "/"), so scope + secret names one pair.
@@ -102,7 +103,7 @@ export async function signRequest(
     await hmac(
       cachedKey!,
       `AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${await sha256Hex(
-        `${method}\n${url.pathname}\n\n${canonicalHeaders}\n${signedHeaders}\n${await sha256Hex(
+        `${method}\n${url.pathname}\n\n${canonicalHeaders}\n\n${signedHeaders}\n${await sha256Hex(
           body,
         )}`,
       )}`,
