@@ -109,8 +109,8 @@ export async function postDocuments(
         ok,
         unprocessed: list.map((item): UnprocessedDocument => {
           const record = fields(item);
-          const id = stringOrUndefined(record.Id);
-          const index = id === undefined ? -1 : ids.indexOf(id);
+          // NaN is found nowhere: an answer without an Id matches no document.
+          const index = ids.indexOf(stringOrUndefined(record.Id) ?? NaN);
           if (index >= 0) ids[index] = undefined;
           const errorCode = stringOrUndefined(record.ErrorCode) ?? "Unknown";
           const entry: UnprocessedDocument = {
