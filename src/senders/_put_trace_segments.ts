@@ -34,11 +34,6 @@ const EXPIRED_CODE = /^(ExpiredToken(Exception)?|RequestExpired)$/;
 
 type Fields = Record<string, unknown>;
 
-/** `value` when it is an object (JSON's objects and arrays), else `{}`. */
-function fields(value: unknown): Fields {
-  return typeof value === "object" && value !== null ? value as Fields : {};
-}
-
 function stringOrUndefined(value: unknown): string | undefined {
   return typeof value === "string" ? value : undefined;
 }
@@ -87,14 +82,15 @@ export async function postDocuments(
       if (ok) throw e;
       return "";
     });
-    let json: Fields = {};
+    // Read through `?.`: JSON's null has no fields, other values none of these.
+    let json: Fields | undefined;
     try {
-      json = fields(JSON.parse(text));
+      json = JSON.parse(text);
     } catch {
       // No body, or not JSON: the status decides.
     }
     if (ok) {
-      const list = json.UnprocessedTraceSegments;
+      const list = json?.UnprocessedTraceSegments;
       if (!Array.isArray(list) || !list.length) return { ok };
       // Each document's `id`; one that was matched is cleared, so duplicate
       // ids in the answer match successive documents.
@@ -108,17 +104,17 @@ export async function postDocuments(
       return {
         ok,
         unprocessed: list.map((item): UnprocessedDocument => {
-          const record = fields(item);
+          const record: Fields | undefined = item;
           // NaN is found nowhere: an answer without an Id matches no document.
-          const index = ids.indexOf(stringOrUndefined(record.Id) ?? NaN);
+          const index = ids.indexOf(stringOrUndefined(record?.Id) ?? NaN);
           if (index >= 0) ids[index] = undefined;
-          const errorCode = stringOrUndefined(record.ErrorCode) ?? "Unknown";
+          const errorCode = stringOrUndefined(record?.ErrorCode) ?? "Unknown";
           const entry: UnprocessedDocument = {
             index,
             errorCode,
             retryable: index >= 0 && isTransientCode(errorCode),
           };
-          const message = stringOrUndefined(record.Message);
+          const message = stringOrUndefined(record?.Message);
           if (message !== undefined) entry.message = message;
           return entry;
         }),
@@ -127,11 +123,11 @@ export async function postDocuments(
     // The error code from `x-amzn-errortype`, else from the body's `__type`
     // (`code`, `Code`): `aws.protocols#Name:uri` and `Name:uri` give `Name`.
     const code = (answer.get("x-amzn-errortype") ||
-      stringOrUndefined(json.__type ?? json.code ?? json.Code)?.split("#")
+      stringOrUndefined(json?.__type ?? json?.code ?? json?.Code)?.split("#")
         .pop())?.split(":")[0].trim() ?? "";
     const expired = EXPIRED_CODE.test(code);
     if (expired) onExpired?.();
-    const detail = [code, stringOrUndefined(json.message ?? json.Message)]
+    const detail = [code, stringOrUndefined(json?.message ?? json?.Message)]
       .filter(Boolean).join(": ").slice(0, 300);
     // Retry-After: seconds, or an HTTP date (NaN when it is neither).
     const retryAfter = answer.get("retry-after")?.trim();
