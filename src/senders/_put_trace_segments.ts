@@ -40,7 +40,7 @@ function stringOrUndefined(value: unknown): string | undefined {
 
 /**
  * POSTs one batch as JSON to `url` and classifies the answer; never throws.
- * `secrets` (keys and token; empty and very short ones ignored) are replaced
+ * `secrets` (the string fields of the credentials; short ones ignored) are replaced
  * with `[redacted]` in error messages, as are signatures. `sign` gives the
  * headers to add (when it throws, that is reported like a network failure);
  * `onExpired` is called when the service said the credentials expired.
@@ -54,7 +54,7 @@ export async function postDocuments(
   fetchFn: typeof fetch | undefined,
   signal: AbortSignal | undefined,
   clock: Clock,
-  secrets: readonly (string | undefined)[] = [],
+  secrets: readonly unknown[] = [],
   sign?: (body: string) => Promise<Record<string, string>>,
   onExpired?: () => void,
 ): Promise<SendResult> {

@@ -118,11 +118,9 @@ export function xrayApiSender(options: XRayApiSenderOptions): Sender {
         options.fetch,
         sendOptions?.signal,
         clock,
-        [
-          credentials.secretAccessKey,
-          credentials.sessionToken,
-          credentials.accessKeyId,
-        ],
+        // Every string field is redacted: keys, token and whatever else a
+        // provider attached.
+        Object.values(credentials),
         (body) =>
           signRequest(
             credentials,
