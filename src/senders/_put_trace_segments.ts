@@ -103,8 +103,7 @@ export async function postDocuments(
       });
       return {
         ok,
-        unprocessed: list.map((item): UnprocessedDocument => {
-          const record: Fields | undefined = item;
+        unprocessed: list.map((record?: Fields): UnprocessedDocument => {
           // NaN is found nowhere: an answer without an Id matches no document.
           const index = ids.indexOf(stringOrUndefined(record?.Id) ?? NaN);
           if (index >= 0) ids[index] = undefined;
