@@ -129,10 +129,11 @@ export async function postDocuments(
     const detail = [code, stringOrUndefined(json?.message ?? json?.Message)]
       .filter(Boolean).join(": ").slice(0, 300);
     // Retry-After: seconds, or an HTTP date (NaN when it is neither).
-    const retryAfter = answer.get("retry-after")?.trim();
+    // (Headers hand out values with the surrounding whitespace stripped.)
+    const retryAfter = answer.get("retry-after");
     if (retryAfter) {
       retryAfterMs = /^\d+(\.\d+)?$/.test(retryAfter)
-        ? Math.round(Number(retryAfter) * 1000)
+        ? Math.round(+retryAfter * 1000)
         : Math.max(0, Date.parse(retryAfter) - clock.now());
     }
     message = `X-Ray PutTraceSegments failed with HTTP ${status}${
