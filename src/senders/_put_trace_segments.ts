@@ -52,7 +52,7 @@ export async function postDocuments(
   url: URL,
   documents: readonly string[],
   fetchFn: typeof fetch | undefined,
-  signal: AbortSignal | undefined,
+  sendOptions: SendOptions | undefined,
   clock: Clock,
   secrets: readonly unknown[] = [],
   sign?: (body: string) => Promise<Record<string, string>>,
@@ -72,7 +72,7 @@ export async function postDocuments(
       method: "POST",
       headers,
       body,
-      signal,
+      signal: sendOptions?.signal,
     });
     const { ok, status, headers: answer } = response;
     failed = "response body";
@@ -186,7 +186,7 @@ export function unsignedSender(url: URL, fetchFn?: typeof fetch): Sender {
         url,
         documents,
         fetchFn,
-        sendOptions?.signal,
+        sendOptions,
         Date,
       );
     },

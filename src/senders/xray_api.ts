@@ -116,7 +116,7 @@ export function xrayApiSender(options: XRayApiSenderOptions): Sender {
         endpoint,
         documents,
         options.fetch,
-        sendOptions?.signal,
+        sendOptions,
         clock,
         // Every string field is redacted: keys, token and whatever else a
         // provider attached.
