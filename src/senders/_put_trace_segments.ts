@@ -181,14 +181,7 @@ export function daemonUrl(
  */
 export function unsignedSender(url: URL, fetchFn?: typeof fetch): Sender {
   return {
-    send(documents: string[], sendOptions?: SendOptions): Promise<SendResult> {
-      return postDocuments(
-        url,
-        documents,
-        fetchFn,
-        sendOptions,
-        Date,
-      );
-    },
+    send: (documents, sendOptions) =>
+      postDocuments(url, documents, fetchFn, sendOptions, Date),
   };
 }
