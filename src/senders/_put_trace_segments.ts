@@ -51,7 +51,8 @@ function stringOrUndefined(value: unknown): string | undefined {
 export async function postDocuments(
   url: URL,
   documents: readonly string[],
-  fetchFn: typeof fetch | undefined,
+  // The global fetch as it is at call time when not given.
+  fetchFn: typeof fetch = globalThis.fetch,
   sendOptions: SendOptions | undefined,
   clock: Clock,
   secrets: readonly unknown[] = [],
@@ -68,7 +69,7 @@ export async function postDocuments(
     const body = JSON.stringify({ TraceSegmentDocuments: documents });
     const headers = sign ? await sign(body) : {};
     headers["content-type"] = "application/json";
-    const response = await (fetchFn ?? globalThis.fetch)(url.href, {
+    const response = await fetchFn(url.href, {
       method: "POST",
       headers,
       body,
