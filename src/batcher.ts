@@ -423,11 +423,11 @@ export function createBatcher(options: BatcherOptions): Batcher {
       }[] = result.ok
         ? result.unprocessed ?? []
         : entries.map((_, index) => ({ index, retryable: result.retryable }));
-      const again = new Set(
-        unprocessed.filter((u) => u.retryable && entries[u.index]).map((u) =>
-          u.index
-        ),
-      );
+      // The entries to send again.
+      const again = new Set<Entry>();
+      for (const { index, retryable } of unprocessed) {
+        if (retryable && entries[index]) again.add(entries[index]);
+      }
       const rejected = Math.min(unprocessed.length, entries.length) -
         again.size;
       const error = result.ok
@@ -438,17 +438,21 @@ export function createBatcher(options: BatcherOptions): Batcher {
           : undefined
         : result.error;
       finish(
-        entries.filter((_, i) => !again.has(i)),
+        entries.filter((entry) => !again.has(entry)),
         "rejected",
         error,
         rejected,
       );
       // The error codes of rejected documents go into the next report.
       for (const { index, errorCode } of unprocessed) {
-        if (errorCode && !again.has(index)) codes.add(errorCode);
+        if (errorCode && !again.has(entries[index])) codes.add(errorCode);
       }
       if (!again.size) return;
-      entries.splice(0, Infinity, ...entries.filter((_, i) => again.has(i)));
+      entries.splice(
+        0,
+        Infinity,
+        ...entries.filter((entry) => again.has(entry)),
+      );
       progress();
       if (retries >= maxRetries) {
         return finish(entries, "retriesExhausted", error);
