@@ -428,8 +428,6 @@ export function createBatcher(options: BatcherOptions): Batcher {
       for (const { index, retryable } of unprocessed) {
         if (retryable && entries[index]) again.add(entries[index]);
       }
-      const rejected = Math.min(unprocessed.length, entries.length) -
-        again.size;
       const error = result.ok
         ? unprocessed.length
           ? new XRayError(
@@ -441,7 +439,7 @@ export function createBatcher(options: BatcherOptions): Batcher {
         entries.filter((entry) => !again.has(entry)),
         "rejected",
         error,
-        rejected,
+        Math.min(unprocessed.length, entries.length) - again.size,
       );
       // The error codes of rejected documents go into the next report.
       for (const { index, errorCode } of unprocessed) {
