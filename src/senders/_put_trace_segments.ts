@@ -107,7 +107,8 @@ export async function postDocuments(
         unprocessed: list.map((record?: Fields): UnprocessedDocument => {
           // NaN is found nowhere: an answer without an Id matches no document.
           const index = ids.indexOf(stringOrUndefined(record?.Id) ?? NaN);
-          if (index >= 0) ids[index] = undefined;
+          // (No match, -1, only sets a property indexOf never reads.)
+          ids[index] = undefined;
           const errorCode = stringOrUndefined(record?.ErrorCode) ?? "Unknown";
           const entry: UnprocessedDocument = {
             index,
