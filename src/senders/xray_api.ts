@@ -61,21 +61,17 @@ export interface XRayApiSenderOptions {
  */
 export function xrayApiSender(options: XRayApiSenderOptions): Sender {
   const region = options?.region;
-  const invalid = (name: string, requirement: string, value: unknown) =>
+  const invalid = (name: keyof XRayApiSenderOptions, requirement: string) =>
     new TypeError(
       `Cannot create sender as '${name}' must be ${requirement}: current value is ${
-        JSON.stringify(value)
+        JSON.stringify(options?.[name])
       }`,
     );
   if (typeof region !== "string" || !/^[a-z0-9-]{1,64}$/.test(region)) {
-    throw invalid("region", "an AWS region such as us-east-1", region);
+    throw invalid("region", "an AWS region such as us-east-1");
   }
   if (options.credentials == null) {
-    throw invalid(
-      "credentials",
-      "keys, fromEnv(env) or defaultCredentials()",
-      options.credentials,
-    );
+    throw invalid("credentials", "keys, fromEnv(env) or defaultCredentials()");
   }
   const provider = toCredentialsProvider(options.credentials);
   let endpoint: URL;
@@ -86,7 +82,7 @@ export function xrayApiSender(options: XRayApiSenderOptions): Sender {
     );
     if (!/^https?:$/.test(endpoint.protocol)) throw 0;
   } catch {
-    throw invalid("endpoint", "an http(s) URL", options.endpoint);
+    throw invalid("endpoint", "an http(s) URL");
   }
   const clock: Clock = options.clock ?? Date;
   let forceRefresh = false;
