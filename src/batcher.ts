@@ -400,7 +400,7 @@ export function createBatcher(options: BatcherOptions): Batcher {
         run(controller.signal),
       ]);
     } catch (e) {
-      return failure(toError(e));
+      return failure(e);
     } finally {
       clearTimeout(timer);
       stoppers.delete(stop);

@@ -48,16 +48,16 @@ export function toError(value: unknown): Error {
 }
 
 /**
- * A failed send, by default one worth trying again; a string is an
- * XRayError's message.
+ * A failed send, by default one worth trying again: an Error as it is,
+ * anything else (a message, or whatever a sender threw) an XRayError's message.
  */
 export function failure(
-  error: Error | string,
+  error: unknown,
   retryable = true,
 ): Extract<SendResult, { ok: false }> {
   return {
     ok: false,
     retryable,
-    error: typeof error === "string" ? new XRayError(error) : error,
+    error: error instanceof Error ? error : new XRayError(String(error)),
   };
 }
