@@ -146,11 +146,10 @@ function convertMetadata(
     const entries = metadata[ns];
     let converted: Record<string, unknown> | undefined;
     for (const key of Object.keys(entries)) {
-      const raw = entries[key];
-      // Functions and symbols stay as given (JSON.stringify leaves them out).
-      const value = typeof raw === "function" || typeof raw === "symbol"
-        ? raw
-        : toJsonSafe(raw);
+      // Functions, symbols and undefined convert to undefined and are left
+      // out here: kept, a function under a `toJSON` key would make
+      // JSON.stringify call it in place of the namespace object.
+      const value = toJsonSafe(entries[key]);
       if (value !== undefined) setKey(converted ??= {}, key, value);
     }
     if (converted) setKey(out ??= {}, ns, converted);

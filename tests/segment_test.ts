@@ -86,6 +86,26 @@ Deno.test("addMetadata() groups by namespace and refuses AWS. namespaces", async
   assert.equal(errors.length, 1);
 });
 
+Deno.test("addMetadata() leaves out namespaces with nothing JSON can hold, and metadata with none", async () => {
+  const { tracer, flushed } = testTracer();
+  const s = tracer.startSegment("a", { sampled: true });
+  s.addMetadata("f", () => 1, "fns");
+  s.addMetadata("u", undefined, "fns");
+  s.addMetadata("toJSON", () => "x", "odd");
+  s.addMetadata("deep", { a: { b: 1 } }, "kept");
+  s.addMetadata("constructor", 1, "kept");
+  s.addMetadata("toJSON", () => [1], "list");
+  s.end();
+  const empty = tracer.startSegment("b", { sampled: true });
+  empty.addMetadata("s", Symbol("x"));
+  empty.end();
+  const [doc, emptyDoc] = await flushed();
+  assert.deepEqual(doc.metadata, {
+    kept: { deep: { a: { b: 1 } }, constructor: 1 },
+  });
+  assert.equal("metadata" in emptyDoc, false);
+});
+
 Deno.test("setHttpResponse() sets fault for 5xx, throttle and error for 429, error for 4xx", async () => {
   const { tracer, flushed } = testTracer();
   for (const status of [200, 404, 429, 500, 503]) {
