@@ -25,6 +25,11 @@ export function setKey(
   }
 }
 
+/** Whether `value` is a non-array object (a JSON object). */
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
 let encoder: TextEncoder | undefined;
 // 3 × 64 KB: every document that can still fit in X-Ray's limit, at up to 3
 // UTF-8 bytes per UTF-16 unit.

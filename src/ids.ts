@@ -13,7 +13,12 @@ for (let i = 256; i < 512; i++) HEX.push(i.toString(16).slice(1));
 let pool: Uint8Array<ArrayBuffer>;
 let offset = POOL_BYTES;
 
-function hexBytes(count: number): string {
+/**
+ * `count` random bytes as hex, never all zero (from the pooled bytes).
+ *
+ * @internal
+ */
+export function hexBytes(count: number): string {
   if (offset + count > POOL_BYTES) {
     crypto.getRandomValues(pool ??= new Uint8Array(POOL_BYTES));
     offset = 0;

@@ -16,6 +16,8 @@ import type {
   SamplingDecision,
   SamplingRequest,
 } from "../types.ts";
+import { isRecord } from "../_util.ts";
+import { hexBytes } from "../ids.ts";
 import { toError, XRayError } from "../errors.ts";
 import { parseDaemonAddress } from "../config.ts";
 import { unrefTimer } from "../runtime/unref_timer.ts";
@@ -274,18 +276,6 @@ function positive(
   return value;
 }
 
-function randomClientId(): string {
-  const bytes = new Uint8Array(12);
-  crypto.getRandomValues(bytes);
-  let hex = "";
-  for (const b of bytes) hex += b.toString(16).padStart(2, "0");
-  return hex;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
 /**
  * Creates a sampler that follows the sampling rules configured in X-Ray.
  *
@@ -371,7 +361,7 @@ export function centralizedSampler(
   if (pollMode !== "lazy" && pollMode !== "interval") {
     throw configError("pollMode", "must be 'lazy' or 'interval'", pollMode);
   }
-  const clientId = options.clientId ?? randomClientId();
+  const clientId = options.clientId ?? hexBytes(12);
   if (typeof clientId !== "string" || !/^[0-9a-fA-F]{24}$/.test(clientId)) {
     throw configError("clientId", "must be 24 hexadecimal digits", clientId);
   }

@@ -12,6 +12,7 @@ import type {
   SamplingDecision,
   SamplingRequest,
 } from "../types.ts";
+import { isRecord } from "../_util.ts";
 import { toError } from "../errors.ts";
 import {
   candidateCache,
@@ -244,10 +245,6 @@ function describe(value: unknown): string {
   } catch {
     return String(value);
   }
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function checkKeys(
