@@ -1,5 +1,7 @@
 // Small helpers several modules share (private to the package).
 
+import type { Clock } from "./types.ts";
+
 /**
  * Sets `target[key]` as an own, enumerable data property: a `"__proto__"` key
  * stays a key instead of replacing the prototype.
@@ -28,6 +30,16 @@ export function setKey(
 /** Whether `value` is a non-array object (a JSON object). */
 export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/**
+ * `value` when it is a time in epoch milliseconds X-Ray can hold (0 to the
+ * year 5138), else the clock's now.
+ */
+export function timeOr(clock: Clock, value: unknown): number {
+  return typeof value === "number" && value >= 0 && value < 1e14
+    ? value
+    : clock.now();
 }
 
 let encoder: TextEncoder | undefined;

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { setKey } from "./_util.ts";
+import { setKey, timeOr } from "./_util.ts";
 import type { Clock, ErrorSource, IdGenerator } from "./types.ts";
 import {
   type EntityData,
@@ -189,13 +189,6 @@ interface Trace extends SegmentInit {
 
 function report(trace: Trace, message: string): void {
   trace.recorder.report(new XRayError(message), "recording");
-}
-
-/** `value` when it is a time X-Ray can hold (0 to year 5138), else now. */
-function timeOr(trace: Trace, value: unknown): number {
-  return typeof value === "number" && value >= 0 && value < 1e14
-    ? value
-    : trace.recorder.clock.now();
 }
 
 /** `n` plus the entities in a tree (an `Array#reduce` callback). */
@@ -398,7 +391,7 @@ function putEnd(
   trace: Trace,
   parent: EntityData | undefined,
 ): void {
-  d.endMs = timeOr(trace, endTime);
+  d.endMs = timeOr(trace.recorder.clock, endTime);
   if (!parent) {
     // The segment (a facade is never sent itself).
     if (!trace.facade) {
@@ -678,7 +671,7 @@ export abstract class Entity {
         clean,
         id,
         trace.traceId,
-        timeOr(trace, read(options, "startTime")),
+        timeOr(trace.recorder.clock, read(options, "startTime")),
         this.id,
       );
       const namespace = read(options, "namespace");

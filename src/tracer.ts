@@ -20,6 +20,7 @@ import type {
   TracerStats,
 } from "./types.ts";
 import { randomIds, systemClock } from "./ids.ts";
+import { timeOr } from "./_util.ts";
 import { parseTraceHeader } from "./trace_header.ts";
 import {
   type EntityContext,
@@ -311,10 +312,7 @@ export function createTracer(options: TracerOptions = {}): Tracer {
       startPlugins();
       const clean = (name !== undefined && sanitizeName(name)) || serviceName;
       const incoming = parseTraceHeader(opts?.traceHeader);
-      const start = opts?.startTime;
-      const now = typeof start === "number" && start >= 0 && start < 1e14
-        ? start
-        : clock.now();
+      const now = timeOr(clock, opts?.startTime);
       // An explicit decision, else the upstream one (Sampled=1/0), else the
       // sampler's (no header, or Sampled=?).
       let sampled: unknown = !enabled
