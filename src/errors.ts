@@ -61,3 +61,20 @@ export function failure(
     error: error instanceof Error ? error : new XRayError(String(error)),
   };
 }
+
+/**
+ * The error code of an AWS JSON-protocol error answer: the
+ * `x-amzn-errortype` header, else the body's `__type` (`code`, `Code`);
+ * `aws.protocols#Name:uri` and `Name:uri` both give `Name`. `""` when there
+ * is none.
+ *
+ * @internal
+ */
+export function awsErrorCode(headers: Headers, body: unknown): string {
+  const fields = body as Record<string, unknown> | null | undefined;
+  const type = headers.get("x-amzn-errortype") ||
+    (fields?.__type ?? fields?.code ?? fields?.Code);
+  return typeof type === "string"
+    ? type.split(":")[0].split("#").pop()!.trim()
+    : "";
+}

@@ -18,7 +18,7 @@ import type {
 } from "../types.ts";
 import { isRecord } from "../_util.ts";
 import { hexBytes } from "../ids.ts";
-import { toError, XRayError } from "../errors.ts";
+import { awsErrorCode, toError, XRayError } from "../errors.ts";
 import { parseDaemonAddress } from "../config.ts";
 import { unrefTimer } from "../runtime/unref_timer.ts";
 import { localSampler } from "./local.ts";
@@ -902,25 +902,16 @@ export function centralizedSampler(
 
 /** The service's error type and message, for an error report. */
 function describeServiceError(response: Response, text: string): string {
-  let type = response.headers.get("x-amzn-errortype") ?? undefined;
-  let message: string | undefined;
+  let body: unknown;
   try {
-    const body = JSON.parse(text);
-    if (isRecord(body)) {
-      const t = body.__type ?? body.code ?? body.Code;
-      if (type === undefined && typeof t === "string") type = t;
-      const m = body.message ?? body.Message;
-      if (typeof m === "string") message = m;
-    }
+    body = JSON.parse(text);
   } catch {
     // Not JSON: no details.
   }
-  if (type !== undefined) {
-    type = type.split(":")[0];
-    if (type.includes("#")) type = type.slice(type.lastIndexOf("#") + 1);
-  }
+  const type = awsErrorCode(response.headers, body);
+  const message = isRecord(body) ? body.message ?? body.Message : undefined;
   let out = type ? ` (${type})` : "";
-  if (message) {
+  if (typeof message === "string" && message) {
     out += `: ${
       message.length > 200 ? `${message.slice(0, 197)}...` : message
     }`;

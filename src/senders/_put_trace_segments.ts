@@ -9,7 +9,7 @@ import type {
   UnprocessedDocument,
 } from "../types.ts";
 import type { HostPort } from "../config.ts";
-import { failure, toError } from "../errors.ts";
+import { awsErrorCode, failure, toError } from "../errors.ts";
 
 /** The path of the PutTraceSegments operation. */
 export const PUT_TRACE_SEGMENTS_PATH = "/TraceSegments";
@@ -107,8 +107,7 @@ export async function postDocuments(
         unprocessed: list.map((record?: Fields): UnprocessedDocument => {
           // NaN is found nowhere: an answer without an Id matches no document.
           const index = ids.indexOf(stringOrUndefined(record?.Id) ?? NaN);
-          // (No match, -1, only sets a property indexOf never reads.)
-          ids[index] = undefined;
+          if (index >= 0) ids[index] = undefined;
           const errorCode = stringOrUndefined(record?.ErrorCode) ?? "Unknown";
           const entry: UnprocessedDocument = {
             index,
@@ -121,11 +120,7 @@ export async function postDocuments(
         }),
       };
     }
-    // The error code from `x-amzn-errortype`, else from the body's `__type`
-    // (`code`, `Code`): `aws.protocols#Name:uri` and `Name:uri` give `Name`.
-    const code = (answer.get("x-amzn-errortype") ||
-      stringOrUndefined(json?.__type ?? json?.code ?? json?.Code)?.split("#")
-        .pop())?.split(":")[0].trim() ?? "";
+    const code = awsErrorCode(answer, json);
     const expired = EXPIRED_CODE.test(code);
     if (expired) onExpired?.();
     const detail = [code, stringOrUndefined(json?.message ?? json?.Message)]
