@@ -7,7 +7,7 @@
  */
 
 import type { Tracer } from "./tracer.ts";
-import type { Segment } from "./segment.ts";
+import { ANNOTATION_KEY, type Segment } from "./segment.ts";
 import { TRACE_HEADER } from "./trace_header.ts";
 import { wildcardMatch } from "./wildcard.ts";
 import { toError, XRayError } from "./errors.ts";
@@ -77,7 +77,7 @@ export function lazyOptions<O extends IncomingOptions>(
       );
     }
     if (
-      key !== undefined && key !== false && !/^\w{1,500}$/.test(String(key))
+      key !== undefined && key !== false && !ANNOTATION_KEY.test(String(key))
     ) {
       throw bad(
         "routeAnnotation",

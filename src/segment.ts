@@ -93,7 +93,8 @@ export interface AddErrorOptions {
 const NAME_STRIP =
   /[^\p{L}\p{N}\p{Z}_.:/%&#=+\-@]|[\u0560\u0588\u05ef\u0860-\u088f\u08b5-\u08c9\u09fc\u0c5c\u0c5d\u0c80\u0cdc\u0cdd\u0d04\u0d54-\u0d5e\u0d76-\u0d78\u0e86\u0e89\u0e8c\u0e8e-\u0e93\u0e98\u0ea0\u0ea8\u0ea9\u0eac\u170d\u171f\u1878\u1b4c\u1c80-\u1cbf\u1cf2\u1cf3\u1cfa\u2c2f\u2c5f\u312e\u312f\u31bb-\u31bf\u4db6-\u4dbf\u9fd6-\u9fff\ua7ae\ua7af\ua7b8-\ua7f6\ua8fe\uab66-\uab69\u{10000}-\u{10ffff}]/gu;
 const NAME_SAFE = /^[A-Za-z0-9 _.:/%&#=+\-@]*$/;
-const ANNOTATION_KEY = /^\w{1,500}$/;
+/** What an annotation key must be: 1 to 500 of A-Z, a-z, 0-9 and _. @internal */
+export const ANNOTATION_KEY: RegExp = /^\w{1,500}$/;
 
 /**
  * Keeps only the characters X-Ray's schema allows in a name (Unicode letters
