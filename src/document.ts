@@ -264,16 +264,19 @@ export function serialize(
   let text = JSON.stringify(wire);
   if (!fits(text)) {
     // Too large: send children out one by one, largest first.
-    let remaining = data.children ?? [];
-    const size = (c: EntityData) => JSON.stringify(toWire(c)).length;
-    for (const child of [...remaining].sort((a, b) => size(b) - size(a))) {
+    const children = data.children ?? [];
+    // The children's wire forms (made once, by toWire above) and their sizes.
+    const wires = (wire.subsegments ?? []) as unknown[];
+    const sizes = wires.map((w) => JSON.stringify(w).length);
+    const inline = new Set(children.keys());
+    for (const i of [...inline].sort((a, b) => sizes[b] - sizes[a])) {
       serialize(
-        { ...child, parentId: data.id, traceId: data.traceId },
+        { ...children[i], parentId: data.id, traceId: data.traceId },
         true,
         out,
       );
-      remaining = remaining.filter((c) => c !== child);
-      if (remaining.length) wire.subsegments = remaining.map((c) => toWire(c));
+      inline.delete(i);
+      if (inline.size) wire.subsegments = wires.filter((_, j) => inline.has(j));
       else delete wire.subsegments;
       text = JSON.stringify(wire);
       if (fits(text)) break;
