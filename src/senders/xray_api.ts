@@ -74,16 +74,19 @@ export function xrayApiSender(options: XRayApiSenderOptions): Sender {
     throw invalid("credentials", "keys, fromEnv(env) or defaultCredentials()");
   }
   const provider = toCredentialsProvider(options.credentials);
-  let endpoint: URL;
+  let parsed: URL | undefined;
   try {
-    endpoint = new URL(
+    parsed = new URL(
       PUT_TRACE_SEGMENTS_PATH,
       options.endpoint ?? `https://xray.${region}.amazonaws.com`,
     );
-    if (!/^https?:$/.test(endpoint.protocol)) throw 0;
   } catch {
+    // Not a URL: refused below with the same message as another scheme.
+  }
+  if (!parsed || !/^https?:$/.test(parsed.protocol)) {
     throw invalid("endpoint", "an http(s) URL");
   }
+  const endpoint = parsed;
   const clock: Clock = options.clock ?? Date;
   let forceRefresh = false;
 
