@@ -1,5 +1,5 @@
 // Validates documents against AWS's official segment-document JSON Schema
-// (draft-04), kept in the shared reference folder beside the repository.
+// (draft-04), kept in tests/fixtures/ (source named in its README).
 import AjvDraft04 from "ajv-draft-04";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -11,7 +11,7 @@ let validate: Validate | undefined;
 function schemaValidator(): Validate {
   if (validate) return validate;
   const url = new URL(
-    "../../shared/reference/xray-segmentdocument-schema-v1.0.0.json",
+    "./fixtures/xray-segmentdocument-schema-v1.0.0.json",
     import.meta.url,
   );
   const schema = JSON.parse(readFileSync(url, "utf8"));

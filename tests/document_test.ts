@@ -9,7 +9,7 @@ Deno.test("sanitizeName() keeps exactly what the schema's name pattern allows (B
   const schema = JSON.parse(
     readFileSync(
       new URL(
-        "../../shared/reference/xray-segmentdocument-schema-v1.0.0.json",
+        "./fixtures/xray-segmentdocument-schema-v1.0.0.json",
         import.meta.url,
       ),
       "utf8",
