@@ -125,7 +125,8 @@ export async function planTests(): Promise<PlannedFile[]> {
   const plan: PlannedFile[] = [];
   const dirs: [string, Runtime[] | undefined][] = [[TESTS, undefined]];
   for await (const entry of Deno.readDir(TESTS)) {
-    if (!entry.isDirectory) continue;
+    // tests/fixtures/ holds data the tests read (inlined where they run).
+    if (!entry.isDirectory || entry.name === "fixtures") continue;
     const defaults = DIR_DEFAULTS[entry.name];
     if (!defaults) {
       throw new TypeError(
