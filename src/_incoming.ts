@@ -125,10 +125,14 @@ export function connectionAddress(
   }
 }
 
+// `scheme://host/path?query`: group 1 the host, group 2 the path. Cheaper
+// than `new URL()`, which the request path does not need.
+const URL_PARTS = /^[a-z][\w+.-]*:\/\/([^/?#]*)([^?#]*)/i;
+
 /**
  * Starts the segment for one request: name (service name or dynamic),
- * incoming trace header, sampling input, `http.request` and per-request
- * plugin data.
+ * incoming trace header, sampling input, and, when sampled, `http.request`
+ * and per-request plugin data.
  */
 export function startRequestSegment(
   options: IncomingOptions,
@@ -137,13 +141,8 @@ export function startRequestSegment(
 ): Segment {
   const { tracer, dynamicNaming } = options;
   const { headers, method, url: href } = request;
-  let url: URL | undefined;
-  try {
-    url = new URL(href);
-  } catch {
-    // A relative or odd URL: record what we have.
-  }
-  const host = headers.get("host") ?? url?.host ?? "";
+  const parts = URL_PARTS.exec(href);
+  const host = headers.get("host") ?? parts?.[1] ?? "";
   let name = tracer.serviceName;
   if (dynamicNaming !== undefined) {
     const hostname = host.match(HOST)?.[0] ?? host;
@@ -153,7 +152,7 @@ export function startRequestSegment(
     name,
     {
       traceHeader: headers.get(TRACE_HEADER),
-      sampling: { host, method, path: url?.pathname ?? href },
+      sampling: { host, method, path: parts ? parts[2] || "/" : href },
     },
   );
   if (segment.isSampled) {
@@ -221,11 +220,93 @@ export function failRequest(
   afterEnd(options, ctx);
 }
 
+/** The annotation a request whose client went away before the whole body was sent carries. */
+export const CLIENT_ABORTED = "client_aborted";
+
 /**
- * Records the response and ends the segment, at once for bodiless responses
- * or when the body has been read to the end (or cancelled) otherwise. The
- * body is passed through chunk by chunk, never buffered. Adds the
- * `X-Amzn-Trace-Id` response header when the request said `Sampled=?`.
+ * Declared bodies up to this size end the segment when the handler returns,
+ * where the runtime does not tell when the response was sent.
+ */
+const SMALL_BODY = 65536;
+
+// Ends the segments of watched bodies that were dropped unsent. The
+// callback is made here, not in a request's scope, which it would keep alive.
+type End = (aborted: boolean, length: number) => void;
+let unsent: FinalizationRegistry<End> | undefined;
+const endUnsent = (end: End): void => end(true, 0);
+
+// Calls `done(aborted, length)` once the response has been sent or the
+// client went away, `length` being the body length the server wrote, when
+// it knows it.
+type Sent = (done: (aborted: boolean, length?: number) => void) => void;
+
+/**
+ * How the runtime tells that a response was sent, without touching the
+ * response: `@hono/node-server`'s `outgoing` (a node:http ServerResponse,
+ * closed after `finish`, or without it or with its socket errored when the
+ * client went away) or Deno.serve's `info.completed` (rejects when the client went away);
+ * and whether the server sizes the response's body itself (node-server for
+ * anything but a stream).
+ */
+function sentWatcher(
+  runtimeArg: unknown,
+  response: Response,
+): [Sent, boolean] | undefined {
+  try {
+    // deno-lint-ignore no-explicit-any
+    const arg = runtimeArg as any;
+    const outgoing = arg?.outgoing;
+    if (typeof outgoing?.once === "function") {
+      const socket = outgoing.socket;
+      return [
+        (done) =>
+          outgoing.once("close", () => {
+            // Node finishes a response whose bytes are queued on a socket
+            // that then fails (the client reset it): that is no delivery.
+            const aborted = !outgoing.writableFinished || !!socket?.errored;
+            done(aborted, aborted ? undefined : outgoing._contentLength);
+          }),
+        nodeServerSizes(response),
+      ];
+    }
+    const completed = arg?.completed;
+    if (typeof completed?.then === "function") {
+      return [
+        (done) => completed.then(() => done(false), () => done(true)),
+        false,
+      ];
+    }
+  } catch {
+    // Best effort: the body watcher works everywhere.
+  }
+}
+
+// Whether the body of @hono/node-server's lightweight Response is one the
+// server sizes itself (a string, bytes, a Blob or none), found without
+// turning it into a real Response (which reading `body` does, and which puts
+// the server on its slow stream path): it keeps `[status, body, headers]`
+// under a symbol until then.
+function nodeServerSizes(response: Response): boolean {
+  for (const key of Object.getOwnPropertySymbols(response)) {
+    // deno-lint-ignore no-explicit-any
+    const cache = (response as any)[key];
+    if (Array.isArray(cache) && cache.length === 3) {
+      return typeof cache[1]?.getReader !== "function";
+    }
+  }
+  return false;
+}
+
+/**
+ * Records the response and ends the segment: at once for bodiless answers
+ * (HEAD, 1xx, 204, 304) and, where the runtime cannot tell when the response
+ * was sent, for declared bodies up to 64 KB; when the runtime tells
+ * (@hono/node-server, Deno.serve) for bodies it writes itself; otherwise when
+ * the body has been read to the end or cancelled, passing it through chunk
+ * by chunk, never buffered, and counting its bytes. A client that went away
+ * before the whole body was sent gets the `client_aborted` annotation.
+ * Unsampled responses are not touched, except that the `X-Amzn-Trace-Id`
+ * header is added when the request said `Sampled=?`.
  *
  * @returns The response to send: the same object, or a copy with the
  * header and the watched body.
@@ -233,59 +314,83 @@ export function failRequest(
 export function finishRequest(
   options: IncomingOptions,
   segment: Segment,
+  request: Request,
   response: Response,
   ctx: WaitUntilHost,
+  runtimeArg?: unknown,
 ): Response {
-  const { status, statusText, headers, body } = response;
-  const length = headers.get("content-length") ?? "";
-  const declared = /^\s*\d+\s*$/.test(length) ? +length : undefined;
-  segment.setHttpResponse({ status, contentLength: declared });
   let out = response;
   let ended: Promise<void> | undefined;
-  if (
-    segment.isSampled && !segment.isEnded && body && status !== 101 &&
-    (response as { webSocket?: unknown }).webSocket == null
-  ) {
-    let counted = 0;
-    // Set until the segment is ended: finishing happens once.
-    let resolveEnded: (() => void) | undefined;
-    ended = new Promise<void>((resolve) => resolveEnded = resolve);
-    const finish = (error?: unknown): void => {
-      if (!resolveEnded) return;
-      if (error !== undefined) segment.addError(error);
-      if (declared === undefined) {
-        segment.setHttpResponse({ contentLength: counted });
+  if (!segment.isSampled || segment.isEnded) {
+    if (!segment.isEnded) segment.end();
+  } else {
+    const { status, headers } = response;
+    const length = headers.get("content-length") ?? "";
+    const declared = /^\s*\d+\s*$/.test(length) ? +length : undefined;
+    segment.setHttpResponse({ status });
+    // Set until the segment is ended: ending happens once. An aborted
+    // response records only the bytes known to have gone out.
+    let end: ((aborted?: boolean, length?: number) => void) | undefined;
+    ended = new Promise<void>((resolve) => {
+      end = (aborted, length): void => {
+        if (!end) return;
+        end = undefined;
+        if (aborted) segment.annotate(CLIENT_ABORTED, true);
+        segment.setHttpResponse({
+          contentLength: aborted ? length : length ?? declared,
+        });
+        segment.end();
+        resolve();
+      };
+    });
+    let watch: [Sent, boolean] | undefined;
+    if (
+      request.method === "HEAD" || status < 200 || status === 204 ||
+      status === 304 ||
+      (response as { webSocket?: unknown }).webSocket != null
+    ) end!();
+    else if (
+      (watch = sentWatcher(runtimeArg, response)) &&
+      (declared !== undefined || watch[1])
+    ) watch[0](end!);
+    else if (!watch && declared !== undefined && declared <= SMALL_BODY) end!();
+    else {
+      const body = response.body;
+      if (!body) end!();
+      else {
+        let counted = 0;
+        // A body nobody reads (dropped, or replaced by an outer middleware)
+        // still ends the segment, when it is collected.
+        (unsent ??= new FinalizationRegistry(endUnsent)).register(body, end!);
+        const reader = body.getReader();
+        out = new Response(
+          new ReadableStream<Uint8Array>({
+            async pull(controller): Promise<void> {
+              try {
+                const { done, value } = await reader.read();
+                if (done) {
+                  end?.(false, counted);
+                  controller.close();
+                } else {
+                  counted += value.byteLength;
+                  controller.enqueue(value);
+                }
+              } catch (e) {
+                if (end) segment.addError(e);
+                end?.(false, counted);
+                controller.error(e);
+              }
+            },
+            cancel(reason): Promise<void> {
+              end?.(true, counted);
+              return reader.cancel(reason).catch(() => {});
+            },
+          }, { highWaterMark: 0 }),
+          response,
+        );
       }
-      segment.end();
-      resolveEnded();
-      resolveEnded = undefined;
-    };
-    const reader = body.getReader();
-    out = new Response(
-      new ReadableStream<Uint8Array>({
-        async pull(controller): Promise<void> {
-          try {
-            const { done, value } = await reader.read();
-            if (done) {
-              finish();
-              controller.close();
-            } else {
-              counted += value.byteLength;
-              controller.enqueue(value);
-            }
-          } catch (e) {
-            finish(e);
-            controller.error(e);
-          }
-        },
-        cancel(reason): Promise<void> {
-          finish();
-          return reader.cancel(reason).catch(() => {});
-        },
-      }, { highWaterMark: 0 }),
-      { status, statusText, headers },
-    );
-  } else if (!segment.isEnded) segment.end();
+    }
+  }
   afterEnd(options, ctx, ended);
   if (segment.incoming?.sampled === "requested") {
     const value = segment.responseTraceHeader();

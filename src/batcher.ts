@@ -24,6 +24,7 @@ import type {
 } from "./types.ts";
 import { failure, toError, XRayError } from "./errors.ts";
 import { unrefTimer } from "./runtime/unref_timer.ts";
+import { beforeExit } from "./runtime/before_exit.ts";
 import { MAX_DOCUMENT_BYTES } from "./document.ts";
 import { utf8Length } from "./_util.ts";
 
@@ -247,6 +248,7 @@ export function createBatcher(options: BatcherOptions): Batcher {
   let drainThrough = -1;
   let pumpScheduled = false;
   let lingerTimer: ReturnType<typeof setTimeout> | undefined;
+  let offExit: (() => void) | undefined;
   let closed = false;
   // Past the shutdown deadline: requests and backoffs still running are
   // ended through `stoppers`. Plain functions, not an AbortController: the
@@ -345,6 +347,13 @@ export function createBatcher(options: BatcherOptions): Batcher {
     drop(reason, count, cause);
   }
 
+  /** Stops waiting to send a partial batch. */
+  function disarm(): void {
+    clearTimeout(lingerTimer);
+    offExit?.();
+    lingerTimer = offExit = undefined;
+  }
+
   const isFull = (): boolean =>
     queue.length >= maxBatchDocuments || queueBytes >= maxBatchBytes;
 
@@ -373,6 +382,8 @@ export function createBatcher(options: BatcherOptions): Batcher {
         pump();
       });
     }
+    // Nothing left to linger for.
+    if (!queue.length) disarm();
   }
 
   /**
@@ -505,11 +516,14 @@ export function createBatcher(options: BatcherOptions): Batcher {
           if (!pumpScheduled) queueMicrotask(pump);
           pumpScheduled = true;
         } else if (flushIntervalMs && !lingerTimer) {
-          lingerTimer = unrefTimer(setTimeout(() => {
-            lingerTimer = undefined;
+          // Sent when the timer fires, or before the process exits.
+          const sendQueued = (): void => {
+            disarm();
             drainThrough = nextSeq - 1;
             pump();
-          }, flushIntervalMs));
+          };
+          offExit = beforeExit(sendQueued);
+          lingerTimer = unrefTimer(setTimeout(sendQueued, flushIntervalMs));
         }
       }
     } catch {
@@ -550,7 +564,7 @@ export function createBatcher(options: BatcherOptions): Batcher {
       const sentBefore = stats.sent;
       const droppedBefore = droppedTotal;
       closed = true;
-      clearTimeout(lingerTimer);
+      disarm();
       await drain(flushOptions?.timeoutMs);
       // Past the deadline: abandon what is in flight and what still waits.
       stopped = true;

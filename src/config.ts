@@ -150,12 +150,15 @@ export function configFromEnv(
  *
  * @internal
  */
-export function tracerEnv(env: unknown): EnvConfig {
+export function tracerEnv(
+  env: unknown | ((name: string) => string | undefined),
+): EnvConfig {
   const config: EnvConfig = {};
   const read = (name: string): string | undefined => {
-    const value = (env as Record<string, unknown> | undefined)?.[
-      "AWS_XRAY_" + name
-    ];
+    const key = "AWS_XRAY_" + name;
+    const value = typeof env === "function"
+      ? env(key)
+      : (env as Record<string, unknown> | undefined)?.[key];
     return typeof value === "string" ? value : undefined;
   };
   const name = read("TRACING_NAME")?.trim();

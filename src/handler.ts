@@ -188,6 +188,6 @@ function wrap(
       segment.end();
       return response;
     }
-    return finishRequest(opts, segment, response, ctx);
+    return finishRequest(opts, segment, request, response, ctx, args[0]);
   };
 }

@@ -98,6 +98,9 @@ export function xray(
   options: XRayOptions | ((env: any) => XRayOptions),
 ): MiddlewareHandler {
   const resolve = lazyOptions<XRayOptions>(options, "Hono middleware");
+  // Whether Hono's contexts have an ExecutionContext (Workers and the like):
+  // asked once, as Hono throws (and captures a stack) when there is none.
+  let hasExecutionCtx: boolean | undefined;
   return async function xray(c, next): Promise<void> {
     const opts = resolve(c.env);
     const request = c.req.raw;
@@ -112,10 +115,14 @@ export function xray(
     const segment = startRequestSegment(opts, request, address);
     c.set("xray", segment);
     let ctx: WaitUntilHost;
-    try {
-      ctx = c.executionCtx;
-    } catch {
-      // Not on Workers: Hono throws without an ExecutionContext.
+    if (hasExecutionCtx !== false) {
+      try {
+        ctx = c.executionCtx;
+        hasExecutionCtx = true;
+      } catch {
+        // Not on Workers: Hono throws without an ExecutionContext.
+        hasExecutionCtx = false;
+      }
     }
     const context = opts.tracer.context;
     try {
@@ -134,7 +141,7 @@ export function xray(
       // An HTTPException answered with a 4xx is the client's error, not a fault.
       if (c.error && c.res.status >= 500) segment.addError(c.error);
     }
-    const response = finishRequest(opts, segment, c.res, ctx);
+    const response = finishRequest(opts, segment, request, c.res, ctx, c.env);
     if (response !== c.res) c.res = response;
   };
 }

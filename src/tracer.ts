@@ -38,6 +38,7 @@ import {
   tracerEnv,
 } from "./config.ts";
 import { detectRuntime } from "./runtime/detect.ts";
+import { envVar } from "./runtime/env_var.ts";
 import { toError, XRayError } from "./errors.ts";
 import { daemonUrl, unsignedSender } from "./senders/_put_trace_segments.ts";
 import { defaultSampler } from "./sampling/_default.ts";
@@ -67,8 +68,14 @@ export interface TracerOptions {
   maxStackFrames?: number;
   /** Turn tracing off: segments are unsampled, nothing is sent. @default true */
   enabled?: boolean;
-  /** Environment variables (`AWS_XRAY_*`); explicit options win over them. */
-  env?: Record<string, string | undefined>;
+  /**
+   * Where the `AWS_XRAY_*` variables come from: a record (a Workers `env`
+   * binding, `process.env`), or `false` to read none. Explicit options win
+   * over them.
+   * @default the runtime's environment, read when the tracer is created
+   * (`process.env`; `Deno.env` where Deno grants it, never prompting)
+   */
+  env?: Record<string, string | undefined> | false;
   /** An ambient context (`createAsyncContext()` from `xray-edge/als`) for `wrap` and integrations. */
   context?: EntityContext;
   /** What `wrap` does without a parent. @default "LOG_ERROR" */
@@ -192,7 +199,9 @@ export function createTracer(options: TracerOptions = {}): Tracer {
   if (typeof options !== "object" || options === null) {
     throw new TypeError(`Cannot create tracer as options must be an object`);
   }
-  const env = tracerEnv(options.env);
+  const env = tracerEnv(
+    options.env === undefined ? envVar : options.env || undefined,
+  );
   const rawName = options.serviceName ?? env.serviceName;
   const serviceName = typeof rawName === "string" ? sanitizeName(rawName) : "";
   if (!serviceName) {
@@ -239,13 +248,16 @@ export function createTracer(options: TracerOptions = {}): Tracer {
     }
   }
 
+  const { runtime, runtimeVersion } = detectRuntime();
   const batcher: Batcher = createBatcher({
+    // Long-running servers send a partial batch within a second (an unref'd
+    // timer); Workers flush through waitUntil, Lambda through its wrapper.
+    flushIntervalMs: runtime === "workerd" ? 0 : 1000,
     ...options.batch,
     sender,
     onError: reportError,
   });
 
-  const { runtime, runtimeVersion } = detectRuntime();
   const service: Record<string, unknown> = { runtime };
   if (runtimeVersion) service.runtime_version = runtimeVersion;
   if (options.serviceVersion) service.version = options.serviceVersion;

@@ -572,7 +572,8 @@ Deno.test("xrayApiSender reads error codes, messages, Retry-After and unprocesse
       {
         ok: false,
         retryable: true,
-        message: "X-Ray response body failed: TypeError: connection reset",
+        message:
+          "X-Ray response body failed at xray.us-east-1.amazonaws.com: TypeError: connection reset",
       },
     ],
   ];

@@ -6,13 +6,15 @@
  * @module
  */
 
+import { envGranted } from "./env_var.ts";
+
 /** Environment variables, as a plain record. */
 export type Env = Record<string, string | undefined>;
 
 /**
- * The process environment: `process.env` (Node, Bun, Deno), else
- * `Deno.env.toObject()`, else an empty record (Workers, browsers). Never
- * throws (Deno without `--allow-env` gives an empty record).
+ * The process environment: `Deno.env.toObject()` when Deno grants reading
+ * all of it, else `process.env` (Node, Bun), else an empty record (Workers,
+ * browsers, Deno without `--allow-env`). Never throws, never prompts.
  *
  * @returns The environment.
  */
@@ -20,12 +22,12 @@ export function runtimeEnv(): Env {
   // deno-lint-ignore no-explicit-any
   const g = globalThis as any;
   try {
-    if (g.process?.env && typeof g.process.env === "object") {
-      return g.process.env as Env;
+    const deno = g.Deno;
+    if (deno?.env) {
+      return envGranted(deno) ? deno.env.toObject() : {};
     }
-    if (typeof g.Deno?.env?.toObject === "function") {
-      return g.Deno.env.toObject() as Env;
-    }
+    const env = g.process?.env;
+    if (env && typeof env === "object") return env as Env;
   } catch {
     // No permission to read the environment.
   }

@@ -140,7 +140,17 @@ export async function postDocuments(
       expired || isTransientCode(code);
   } catch (e) {
     const error = toError(e);
-    message = `X-Ray ${failed} failed: ${error.name}: ${error.message}`;
+    // deno-lint-ignore no-explicit-any
+    const cause = (error as any).cause;
+    const detail = `${error.name}: ${error.message}${
+      cause ? ` (${toError(cause).message})` : ""
+    }`;
+    message = `X-Ray ${failed} failed at ${url.host}: ${detail}`;
+    // Node says ECONNREFUSED, Deno "Connection refused", Bun's code ConnectionRefused.
+    if (!sign && /refused/i.test(detail + (error as { code?: string }).code)) {
+      message +=
+        `: connection refused; run an X-Ray daemon or the local collector there, or set AWS_XRAY_DAEMON_ADDRESS`;
+    }
   }
   for (const secret of secrets) {
     if (typeof secret === "string" && secret.length >= 4) {

@@ -5,6 +5,7 @@ import {
   type ServeFetch,
   withXRayOverRealHttp,
 } from "../_incoming_case.ts";
+import { abortedRequestsAreRecorded } from "../_abort_case.ts";
 import type { ServerFetch } from "../_incoming_app.ts";
 
 interface BunServer {
@@ -46,4 +47,8 @@ Deno.test("Hono on Bun.serve: success, 404, thrown error, 429, Sampled=?, contin
 
 Deno.test("withXRay on Bun.serve: success, 404, thrown error, 429, Sampled=?, continuation, Lineage downstream and dynamic naming over real HTTP", async () => {
   await withXRayOverRealHttp(bunServe);
+});
+
+Deno.test("Hono middleware: clients that leave mid-body are recorded as client_aborted, and HEAD ends its segment", async () => {
+  await abortedRequestsAreRecorded(bunServe);
 });

@@ -9,6 +9,7 @@ import {
   type ServeFetch,
   withXRayOverRealHttp,
 } from "../_incoming_case.ts";
+import { abortedRequestsAreRecorded } from "../_abort_case.ts";
 
 const denoServe: ServeFetch = (fetch) => {
   const server = Deno.serve({
@@ -57,4 +58,10 @@ Deno.test("withXRay on Deno.serve records the connection address from the serve 
   assert.match(doc.http.request.url, /^http:\/\/127\.0\.0\.1:\d+\/ping\?q=1$/);
   assert.equal(doc.http.response.content_length, 4);
   assert.deepEqual(doc.annotations, { seen: true });
+});
+
+// Deno.serve takes a whole text or byte body at once and reports it sent
+// even when the client left: only streams show the abort (by cancelling).
+Deno.test("Hono middleware: clients that leave mid-body are recorded as client_aborted, and HEAD ends its segment", async () => {
+  await abortedRequestsAreRecorded(denoServe, ["/stream"]);
 });

@@ -9,6 +9,7 @@ import {
   type ServeFetch,
   withXRayOverRealHttp,
 } from "../_incoming_case.ts";
+import { abortedRequestsAreRecorded } from "../_abort_case.ts";
 import type { RunningServer } from "../_serve_case.ts";
 
 type NodeServer = ReturnType<typeof createServer>;
@@ -77,4 +78,8 @@ Deno.test("withXRay on @hono/node-server: success, 404, thrown error, 429, Sampl
 
 Deno.test("withXRay on node:http through the node-server request listener: the same requests and documents", async () => {
   await keepingGlobals(() => withXRayOverRealHttp(nodeHttp));
+});
+
+Deno.test("Hono middleware: clients that leave mid-body are recorded as client_aborted, and HEAD ends its segment", async () => {
+  await keepingGlobals(() => abortedRequestsAreRecorded(nodeServe));
 });
