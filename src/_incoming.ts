@@ -359,10 +359,11 @@ export function finishRequest(
       if (!body) end!();
       else {
         let counted = 0;
-        // A body nobody reads (dropped, or replaced by an outer middleware)
-        // still ends the segment, when it is collected.
-        (unsent ??= new FinalizationRegistry(endUnsent)).register(body, end!);
         const reader = body.getReader();
+        // A body nobody reads (dropped, or replaced by an outer middleware)
+        // still ends the segment, when it is collected. The reader, not the
+        // body: workerd collects a body's JS object while its reader reads.
+        (unsent ??= new FinalizationRegistry(endUnsent)).register(reader, end!);
         out = new Response(
           new ReadableStream<Uint8Array>({
             async pull(controller): Promise<void> {
