@@ -91,6 +91,8 @@ await step("tests", [
   ...denoTests,
 ], { label: "deno", pattern: DENO_COUNTS });
 
+// The README's first command, in the form that exits.
+await step("demo", ["run", "-A", "scripts/demo.ts", "--once"]);
 await step("npm build", ["run", "-A", "npm_build.ts"]);
 await step("npm package checks", ["run", "-A", "scripts/package_check.ts"]);
 // The edge size budget: app (b) at most 13.5 KB gzip, and no `node:`
