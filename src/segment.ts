@@ -190,6 +190,8 @@ interface Trace extends SegmentInit {
   sent?: boolean;
   /** Subsegments attached to the tree and not yet sent. */
   held: number;
+  /** Whether a subsegment was refused as too deep. */
+  cut?: boolean;
   /** Ids of recorded exceptions by error object, for cause references. */
   errors?: WeakMap<object, string>;
 }
@@ -667,10 +669,14 @@ export abstract class Entity {
     // (A segment's depth is undefined: 0.)
     const depth = -~parent?.depth!;
     if (depth > MAX_DEPTH) {
-      report(
-        trace,
-        `Cannot call startSubsegment() on '${this.name}' as it is too deep`,
-      );
+      // Reported once per segment: a deep recursion cuts the tree often.
+      if (!trace.cut) {
+        trace.cut = true;
+        report(
+          trace,
+          `Cannot call startSubsegment() on '${this.name}' as it is too deep`,
+        );
+      }
     } else if (parent) {
       clean = sanitizeName(name);
       if (!clean) {

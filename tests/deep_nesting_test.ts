@@ -102,3 +102,17 @@ Deno.test("MAX_DEPTH levels too large for one document are split, each within 64
   assert.ok(docs.length > 1);
   assert.deepEqual(t.errors, []);
 });
+
+Deno.test("subsegments refused as too deep are reported once per segment", async () => {
+  const t = testTracer();
+  for (const name of ["one", "two"]) {
+    const segment = t.tracer.startSegment(name, { sampled: true });
+    let parent: Subsegment | typeof segment = segment;
+    for (let i = 0; i < MAX_DEPTH; i++) parent = parent.startSubsegment("d");
+    for (let i = 0; i < 100; i++) parent.startSubsegment("too deep").end();
+    segment.end();
+  }
+  await t.flushed();
+  assert.equal(t.errors.length, 2);
+  assert.equal(t.tracer.stats().rejectedRecordings, 2);
+});
