@@ -124,6 +124,8 @@ export interface EntityData {
   exceptions?: ExceptionData[];
   /** An exception id recorded elsewhere in the trace (cause by reference). */
   causeId?: string;
+  /** Levels below the segment (subsegments). */
+  depth?: number;
   /** Child subsegments not yet sent. */
   children?: EntityData[];
 }

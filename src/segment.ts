@@ -32,6 +32,12 @@ export const MAX_ANNOTATIONS = 50;
 export const MAX_ANNOTATION_VALUE_LENGTH = 1000;
 /** The longest name kept. */
 export const MAX_NAME_LENGTH = 200;
+/**
+ * The most levels of subsegments recorded below a segment: deeper ones are
+ * not recorded (reported once where the tree is cut), so recording and
+ * serialization never recurse deeper than this.
+ */
+export const MAX_DEPTH = 256;
 const MAX_FIELD_LENGTH = 250;
 const MAX_MESSAGE_LENGTH = 4096;
 
@@ -184,6 +190,8 @@ interface Trace extends SegmentInit {
   sent?: boolean;
   /** Subsegments attached to the tree and not yet sent. */
   held: number;
+  /** Whether a subsegment was refused as too deep. */
+  cut?: boolean;
   /** Ids of recorded exceptions by error object, for cause references. */
   errors?: WeakMap<object, string>;
 }
@@ -658,7 +666,18 @@ export abstract class Entity {
     const parent = this.#data;
     let clean = name;
     let data: EntityData | undefined;
-    if (parent) {
+    // (A segment's depth is undefined: 0.)
+    const depth = -~parent?.depth!;
+    if (depth > MAX_DEPTH) {
+      // Reported once per segment: a deep recursion cuts the tree often.
+      if (!trace.cut) {
+        trace.cut = true;
+        report(
+          trace,
+          `Cannot call startSubsegment() on '${this.name}' as it is too deep`,
+        );
+      }
+    } else if (parent) {
       clean = sanitizeName(name);
       if (!clean) {
         report(
@@ -681,6 +700,7 @@ export abstract class Entity {
       ) {
         data.namespace = namespace;
       }
+      data.depth = depth;
       (parent.children ??= []).push(data);
       trace.held++;
     }

@@ -86,7 +86,7 @@ export function isSegmentId(value: string): boolean {
 /**
  * Parses an `X-Amzn-Trace-Id` value, tolerantly: keys case-insensitive and
  * trimmed, malformed parts skipped, `Self` dropped, unknown keys kept (up to
- * 256 bytes in all). Never throws.
+ * 256 bytes in all), characters past the first 2,048 ignored. Never throws.
  *
  * @param value The raw header value.
  * @returns The parsed header, or `undefined` when nothing usable remains.
@@ -111,16 +111,21 @@ export function parseTraceHeader(
   let data: Record<string, string> | undefined;
   let dataBytes = 0;
   let found = false;
-  const len = value.length;
-  for (let start = 0, end; start <= len; start = end + 1) {
+  // Only the first 2,048 characters count (a valid header is far shorter):
+  // the work stays bounded whatever arrives.
+  const len = (value = value.slice(0, 2048)).length;
+  for (let start = 0, end, ke = -1; start <= len; start = end + 1) {
     end = value.indexOf(";", start);
     if (end < 0) end = len;
+    // The key ends at the next `=`, searched for again only once passed:
+    // parts without one would make the search quadratic. (None left:
+    // -1 >>> 0, past the end.) Trimming keeps `ke` before the next part.
+    if (ke < start) ke = value.indexOf("=", start) >>> 0;
     // Trimmed bounds of key and value, found without slicing.
     let ks = start;
-    let ke = value.indexOf("=", start);
     let vs = ke + 1;
     let ve = end;
-    if (ke < 0 || ke > end) continue;
+    if (ke > end) continue;
     while (ks < ke && isSpace(value.charCodeAt(ks))) ks++;
     while (ke > ks && isSpace(value.charCodeAt(ke - 1))) ke--;
     while (vs < ve && isSpace(value.charCodeAt(vs))) vs++;

@@ -322,22 +322,30 @@ export function createTracer(options: TracerOptions = {}): Tracer {
     plugins,
     startSegment(name?: string, opts?: StartSegmentOptions): Segment {
       startPlugins();
+      let traceHeader, sampling, forced, startTime, facade;
+      try {
+        // Read once: getters (or a proxy) that throw leave the rest default.
+        ({ traceHeader, sampling, sampled: forced, startTime, facade } = opts ??
+          {});
+      } catch (e) {
+        reportError(e, "recording");
+      }
       const clean = (name !== undefined && sanitizeName(name)) || serviceName;
-      const incoming = parseTraceHeader(opts?.traceHeader);
-      const now = timeOr(clock, opts?.startTime);
+      const incoming = parseTraceHeader(traceHeader);
+      const now = timeOr(clock, startTime);
       // An explicit decision, else the upstream one (Sampled=1/0), else the
       // sampler's (no header, or Sampled=?).
       let sampled: unknown = !enabled
         ? false
-        : typeof opts?.sampled === "boolean"
-        ? opts.sampled
+        : typeof forced === "boolean"
+        ? forced
         : incoming?.sampled;
       let ruleName: string | undefined;
       if (typeof sampled !== "boolean") {
         try {
           const request: SamplingRequest = {
             serviceName: clean,
-            ...opts?.sampling,
+            ...sampling,
           };
           if (origin) request.serviceType ??= origin;
           const d = sampler.shouldSample(request);
@@ -348,7 +356,7 @@ export function createTracer(options: TracerOptions = {}): Tracer {
           sampled = false;
         }
       }
-      const facade = opts?.facade === true;
+      facade = facade === true;
       return new Segment({
         recorder,
         name: clean,

@@ -268,3 +268,81 @@ Deno.test("parseTraceHeader() agrees with a plain reference reading on random he
     assert.deepEqual(parseTraceHeader(h), referenceParse(h), JSON.stringify(h));
   }
 });
+
+/**
+ * Runs `fn` and counts the characters String#indexOf scanned and the
+ * String#charCodeAt calls it made: the parser's work, measured without a
+ * clock.
+ */
+function work(fn: () => void): number {
+  const proto = String.prototype;
+  const { indexOf, charCodeAt } = proto;
+  let count = 0;
+  proto.indexOf = function (this: string, search: string, from = 0) {
+    const at = indexOf.call(this, search, from);
+    count += (at < 0 ? this.length : at) - from + 1;
+    return at;
+  };
+  proto.charCodeAt = function (this: string, at: number) {
+    count++;
+    return charCodeAt.call(this, at);
+  };
+  try {
+    fn();
+  } finally {
+    proto.indexOf = indexOf;
+    proto.charCodeAt = charCodeAt;
+  }
+  return count;
+}
+
+Deno.test("parseTraceHeader() does work linear in a header of parts without '=', and caps it", () => {
+  // 16,000 parts without '=' before a valid Root, then before nothing.
+  const parts = ";".repeat(16_000);
+  for (
+    const header of [parts, `${parts}Root=${ROOT}`, `${"a;".repeat(8_000)}b=c`]
+  ) {
+    let parsed: unknown = "not called";
+    const steps = work(() => parsed = parseTraceHeader(header));
+    // Parts beyond the first 2,048 characters are ignored.
+    assert.equal(parsed, undefined);
+    assert.ok(
+      steps <= 3 * 2048,
+      `${steps} steps for ${header.length} characters`,
+    );
+  }
+});
+
+Deno.test("parseTraceHeader() reads the first 2,048 characters of a 1 MB header", () => {
+  const junk = "x".repeat(1 << 20);
+  const head =
+    `Root=${ROOT};Parent=53995c3f42cd8ad8;Sampled=1;Lineage=a87bd80c:1`;
+  for (
+    const header of [
+      `${head};${junk}`,
+      `${head};${"x;".repeat(1 << 19)}`,
+      `${head};${" ".repeat(2000)};${junk}=${junk};Self=1`,
+    ]
+  ) {
+    let parsed: unknown;
+    const steps = work(() => parsed = parseTraceHeader(header));
+    assert.deepEqual(parsed, {
+      root: ROOT,
+      parent: "53995c3f42cd8ad8",
+      sampled: true,
+      data: { Lineage: "a87bd80c:1" },
+    });
+    assert.ok(
+      steps <= 3 * 2048,
+      `${steps} steps for ${header.length} characters`,
+    );
+  }
+  // A part that starts before the cut is read up to the cut.
+  const late = `${" ".repeat(1980)}Root=${ROOT};Sampled=0`;
+  assert.deepEqual(parseTraceHeader(late), {
+    root: ROOT,
+    sampled: false,
+    data: {},
+  });
+  assert.equal(parseTraceHeader(`${" ".repeat(2048)}Root=${ROOT}`), undefined);
+});

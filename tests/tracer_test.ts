@@ -367,3 +367,44 @@ Deno.test("flush() also waits for the sampler's pending polls", async () => {
   assert.equal(settled, true);
   assert.equal(result.sent, 1);
 });
+
+Deno.test("startSegment() with options whose getters throw reports it and goes on with defaults", async () => {
+  const t = testTracer({
+    sampler: { shouldSample: () => ({ sampled: true }) },
+  });
+  const boom = new Error("boom");
+  const hostile = [
+    new Proxy({}, {
+      get() {
+        throw boom;
+      },
+    }),
+    {
+      get traceHeader(): string {
+        throw boom;
+      },
+    },
+    Object.create({
+      get facade(): boolean {
+        throw boom;
+      },
+    }),
+  ];
+  for (const options of hostile) {
+    const segment = t.tracer.startSegment("hostile", options);
+    assert.equal(segment.isSampled, true);
+    segment.end();
+  }
+  // A getter on the prototype is read like any other.
+  const inherited = t.tracer.startSegment(
+    "inherited",
+    Object.create({ sampled: false }),
+  );
+  assert.equal(inherited.isSampled, false);
+  assert.deepEqual(
+    t.errors,
+    hostile.map(() => ({ error: boom, source: "recording" })),
+  );
+  assert.equal(t.tracer.stats().rejectedRecordings, 3);
+  assert.equal((await t.flushed()).length, 3);
+});

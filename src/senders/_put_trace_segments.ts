@@ -124,7 +124,7 @@ export async function postDocuments(
     const expired = EXPIRED_CODE.test(code);
     if (expired) onExpired?.();
     const detail = [code, stringOrUndefined(json?.message ?? json?.Message)]
-      .filter(Boolean).join(": ").slice(0, 300);
+      .filter(Boolean).join(": ");
     // Retry-After: seconds, or an HTTP date (NaN when it is neither).
     // (Headers hand out values with the surrounding whitespace stripped.)
     const retryAfter = answer.get("retry-after");
@@ -157,9 +157,13 @@ export async function postDocuments(
       message = message.split(secret).join("[redacted]");
     }
   }
-  // Signatures and signed canonical strings are never worth echoing.
+  // Signatures and signed canonical strings are never worth echoing. Cut
+  // only once redacted: a cut secret would no longer be found.
   const result = failure(
-    message.replace(/Signature=[0-9a-f]+/gi, "Signature=[redacted]"),
+    message.replace(/Signature=[0-9a-f]+/gi, "Signature=[redacted]").slice(
+      0,
+      500,
+    ),
     retryable,
   );
   if (retryAfterMs >= 0) result.retryAfterMs = retryAfterMs;

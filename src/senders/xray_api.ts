@@ -102,11 +102,13 @@ export function xrayApiSender(options: XRayApiSenderOptions): Sender {
         );
         forceRefresh = false;
       } catch (e) {
-        // Only our own providers' messages are known to hold no secrets.
+        // A CredentialsError's message, with anything key-like (a run of
+        // 32 or more base64 characters) redacted: a custom provider's may
+        // hold secrets. Other errors are named only.
         return failure(
           `Cannot sign the X-Ray request: ${
             e instanceof CredentialsError
-              ? e.message
+              ? e.message.replace(/[A-Za-z\d/+=]{32,}/g, "[redacted]")
               : `the credentials provider failed (${toError(e).name})`
           }`,
         );
