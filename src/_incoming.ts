@@ -152,6 +152,7 @@ export function startRequestSegment(
     name,
     {
       traceHeader: headers.get(TRACE_HEADER),
+      headers,
       sampling: { host, method, path: parts ? parts[2] || "/" : href },
     },
   );
