@@ -209,6 +209,8 @@ export function w3c(options: W3CPropagatorOptions = {}): Propagator {
     } catch {
       // A headers object that throws counts as no headers.
     }
+    // Nothing to add: the X-Ray header (or its absence) stands.
+    if (!parent && !inject) return header;
     const out: TraceHeader = header ?? { data: {} };
     if (parent && !out.root) {
       out.root = toXRayTraceId(parent.traceId);

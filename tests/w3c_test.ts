@@ -224,6 +224,19 @@ Deno.test("without w3c() the tracer ignores traceparent and sends only X-Amzn-Tr
   assert.deepEqual(Object.keys(traceHeadersFor(segment)), ["X-Amzn-Trace-Id"]);
 });
 
+Deno.test("w3c({ inject: false }) reads traceparent but sends only X-Amzn-Trace-Id", () => {
+  const { tracer } = setup({ propagation: [w3c({ inject: false })] });
+  const segment = tracer.startSegment("api", {
+    headers: new Headers({ traceparent: TRACEPARENT }),
+  });
+  assert.equal(segment.traceId, "1-0af76519-16cd43dd8448eb211c80319c");
+  assert.deepEqual(Object.keys(traceHeadersFor(segment)), ["X-Amzn-Trace-Id"]);
+  assert.equal(
+    tracer.startSegment("api", { headers: new Headers() }).incoming,
+    undefined,
+  );
+});
+
 Deno.test("a propagator that throws is reported and skipped", () => {
   const broken: Propagator = () => {
     throw new Error("broken propagator");
