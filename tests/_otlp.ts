@@ -86,10 +86,25 @@ export function withoutDefaults(json: Json): Json {
   return json;
 }
 
+/**
+ * Decodes protobuf `ExportTraceServiceRequest` bytes with the official
+ * definitions into the same JSON form as {@linkcode roundTrip}.
+ */
+export function decodeProtobuf(bytes: Uint8Array): Json {
+  return mapIds(
+    ExportTraceServiceRequest.toObject(
+      ExportTraceServiceRequest.decode(bytes),
+      { longs: String, enums: Number, bytes: String },
+    ),
+    base64ToHex,
+  );
+}
+
 /** One request the receiver got. */
 export interface OtlpCall {
   path: string;
   headers: Headers;
+  bytes: Uint8Array;
   text: string;
   json: Json;
 }
@@ -100,7 +115,8 @@ export async function startReceiver(
 ): Promise<{ url: string; calls: OtlpCall[]; close(): Promise<void> }> {
   const calls: OtlpCall[] = [];
   const server = await serve(async (request) => {
-    const text = await request.text();
+    const bytes = new Uint8Array(await request.arrayBuffer());
+    const text = new TextDecoder().decode(bytes);
     let json: Json;
     try {
       json = JSON.parse(text);
@@ -110,6 +126,7 @@ export async function startReceiver(
     calls.push({
       path: new URL(request.url).pathname,
       headers: request.headers,
+      bytes,
       text,
       json,
     });

@@ -8,10 +8,11 @@ import assert from "node:assert/strict";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { HttpRequest } from "@smithy/protocol-http";
 import { Sha256 } from "@aws-crypto/sha256-js";
-import { createTracer, type TracerOptions } from "../mod.ts";
+import { createTracer, type Sender, type TracerOptions } from "../mod.ts";
 import { otlpSender } from "../src/otlp/mod.ts";
 import { sequentialIds } from "../src/testing.ts";
 import {
+  decodeProtobuf,
   type OtlpCall,
   roundTrip,
   spansOf,
@@ -51,6 +52,7 @@ function recordScenario(tracer: ReturnType<typeof tracerFor>["tracer"]) {
   });
   segment.annotate("customer", "c-42").annotate("http_route", "/cart/items");
   segment.annotate("items", 3).annotate("gift", false);
+  segment.annotate("ratio", 0.25).annotate("delta", -2);
   segment.addMetadata("cart", { total: 12.5, skus: ["a", "b"] }, "shop");
   segment.setUser("alice");
   const remote = segment.startSubsegment("payments.example", {
@@ -118,6 +120,43 @@ Deno.test("otlpSender posts OTLP/JSON the official OTLP definitions decode field
   }
 });
 
+Deno.test("otlpSender with encoding protobuf sends what the official definitions decode to the JSON body's content", async () => {
+  const receiver = await startReceiver();
+  try {
+    const json = otlpSender({ url: receiver.url });
+    const protobuf = otlpSender({ url: receiver.url, encoding: "protobuf" });
+    // The same documents through both encodings.
+    const both: Sender = {
+      async send(documents, options) {
+        const result = await json.send(documents, options);
+        const second = await protobuf.send(documents, options);
+        return result.ok ? second : result;
+      },
+    };
+    const { tracer, errors } = tracerFor(both);
+    recordScenario(tracer);
+    assert.deepEqual(await tracer.flush(), {
+      sent: 1,
+      dropped: 0,
+      remaining: 0,
+    });
+    assert.deepEqual(errors, []);
+    const [asJson, asProtobuf] = receiver.calls;
+    assert.equal(
+      asProtobuf.headers.get("content-type"),
+      "application/x-protobuf",
+    );
+    const decoded = decodeProtobuf(asProtobuf.bytes);
+    assert.deepEqual(
+      withoutDefaults(decoded),
+      withoutDefaults(roundTrip(asJson.json)),
+    );
+    assert.equal(decoded.resourceSpans[0].scopeSpans[0].spans.length, 5);
+  } finally {
+    await receiver.close();
+  }
+});
+
 Deno.test("otlpSender maps segments, subsegments and their blocks to semantic conventions", async () => {
   const receiver = await startReceiver();
   try {
@@ -171,7 +210,16 @@ Deno.test("otlpSender maps segments, subsegments and their blocks to semantic co
       http_route: "/cart/items",
       items: 3,
       gift: false,
-      "aws.xray.annotations": ["customer", "http_route", "items", "gift"],
+      ratio: 0.25,
+      delta: -2,
+      "aws.xray.annotations": [
+        "customer",
+        "http_route",
+        "items",
+        "gift",
+        "ratio",
+        "delta",
+      ],
       "http.route": "/cart/items",
       "aws.xray.metadata.shop": '{"cart":{"total":12.5,"skus":["a","b"]}}',
     });
@@ -475,4 +523,18 @@ Deno.test("otlpSender defaults to X-Ray's OTLP endpoint for a region and refuses
     TypeError,
   );
   assert.throws(() => otlpSender({ region: "us-east-1" }), TypeError);
+  assert.throws(
+    () =>
+      otlpSender({
+        region: "us-east-1",
+        credentials: CREDENTIALS,
+        encoding: "protobuf",
+      }),
+    /'encoding' must be "json" for signed requests/,
+  );
+  assert.throws(
+    // deno-lint-ignore no-explicit-any
+    () => otlpSender({ url: "http://x", encoding: "xml" as any }),
+    /'encoding' must be "json" or "protobuf": current value is "xml"/,
+  );
 });

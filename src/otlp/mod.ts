@@ -31,6 +31,7 @@ import {
 import { awsErrorCode, failure, toError } from "../errors.ts";
 import { signRequest } from "../_sigv4.ts";
 import { isRecord } from "../_util.ts";
+import { encodeTraceRequest } from "./_protobuf.ts";
 import {
   mapDocument,
   type OtlpSpan,
@@ -83,6 +84,13 @@ export interface OtlpSenderOptions {
    * @default "unknown_service"
    */
   serviceName?: string;
+  /**
+   * The body format: OTLP/JSON (`application/json`) or protobuf
+   * (`application/x-protobuf`). Protobuf is for collectors (unsigned
+   * requests); signed requests to X-Ray are sent as JSON.
+   * @default "json"
+   */
+  encoding?: "json" | "protobuf";
   /** The fetch to use. @default globalThis.fetch */
   fetch?: typeof fetch;
   /** The time source for signing. @default Date */
@@ -152,6 +160,14 @@ export function otlpSender(options: OtlpSenderOptions): Sender {
     throw invalid("url", "an http(s) URL without a query string");
   }
   if (!isRecord(headers)) throw invalid("headers", "an object");
+  const encoding = options.encoding ?? "json";
+  if (encoding !== "json" && (encoding !== "protobuf" || region)) {
+    throw invalid(
+      "encoding",
+      `"json"${region ? " for signed requests" : ` or "protobuf"`}`,
+    );
+  }
+  const protobuf = encoding === "protobuf";
   const target = url;
   const provider = credentials != null
     ? toCredentialsProvider(credentials)
@@ -219,7 +235,9 @@ export function otlpSender(options: OtlpSenderOptions): Sender {
       let retryAfterMs = NaN;
       let failed = "request";
       try {
-        const body = JSON.stringify(request);
+        const body = protobuf
+          ? encodeTraceRequest(request)
+          : JSON.stringify(request);
         const sent: Record<string, string> = { ...headers };
         if (provider) {
           let keys: AwsCredentials;
@@ -244,12 +262,14 @@ export function otlpSender(options: OtlpSenderOptions): Sender {
               "xray",
               "POST",
               target,
-              body,
+              body as string,
               clock.now(),
             ),
           );
         }
-        sent["content-type"] = "application/json";
+        sent["content-type"] = protobuf
+          ? "application/x-protobuf"
+          : "application/json";
         const response = await (options.fetch ?? globalThis.fetch)(
           target.href,
           { method: "POST", headers: sent, body, signal: sendOptions?.signal },
