@@ -257,7 +257,7 @@ Deno.test("otlpSender maps segments, subsegments and their blocks to semantic co
       "cloud.region": "eu-west-1",
       "aws.request_id": "REQ1",
       "aws.dynamodb.table_names": ["carts"],
-      "aws.xray.aws.retries": 0,
+      "aws.xray.retries": 0,
     });
     const price = byName.price;
     assert.equal(price.kind, 1);
@@ -280,6 +280,7 @@ Deno.test("otlpSender maps segments, subsegments and their blocks to semantic co
       eventAttrs["exception.stacktrace"],
       /^TypeError: bad price\n {4}at /,
     );
+    assert.match(eventAttrs["aws.xray.exception.id"], /^[0-9a-f]{16}$/);
   } finally {
     await receiver.close();
   }

@@ -265,7 +265,10 @@ function awsAttributes(out: Attributes, aws: Doc, service: string): void {
   out["aws.sqs.queue.url"] = str(aws.queue_url);
   out["aws.s3.bucket"] = str(aws.bucket_name);
   out["aws.s3.key"] = str(aws.key);
+  // The name the collector's awsxray exporter reads back.
+  out["aws.xray.retries"] = num(aws.retries);
   rest(out, "aws", aws, [
+    "retries",
     "operation",
     "region",
     "request_id",
@@ -381,6 +384,9 @@ function exceptionEvents(doc: Doc, time: string): OtlpEvent[] {
         "exception.type": type,
         "exception.message": message,
         "exception.stacktrace": stack,
+        // X-Ray's own fields, under the names its exporter reads back.
+        "aws.xray.exception.id": str(e.id),
+        "aws.xray.exception.remote": e.remote === true ? true : undefined,
       }),
     };
   });
