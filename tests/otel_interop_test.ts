@@ -1,4 +1,6 @@
 // matrix: deno,node,bun,deno-npm — OpenTelemetry JS's OTLP exporter and our sender post to one node:http receiver (tests/_server.ts); workerd has no servers
+// W3C Trace Context is checked against OpenTelemetry JS's own propagators
+// both ways (last tests).
 // The same request traced twice into one OTLP receiver: once with xray-edge
 // and otlpSender, once with OpenTelemetry JS (sdk-trace-base, the AWS X-Ray
 // propagator and id generator, exporter-trace-otlp-http), instrumented by
@@ -23,6 +25,7 @@ import { AWSXRayPropagator } from "@opentelemetry/propagator-aws-xray";
 import { AWSXRayIdGenerator } from "@opentelemetry/id-generator-aws-xray";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { resourceFromAttributes } from "@opentelemetry/resources";
+import { TraceState, W3CTraceContextPropagator } from "@opentelemetry/core";
 import {
   ATTR_CLIENT_ADDRESS,
   ATTR_HTTP_REQUEST_METHOD,
@@ -38,6 +41,8 @@ import {
 } from "@opentelemetry/semantic-conventions";
 import { createTracer } from "../mod.ts";
 import { otlpSender } from "../src/otlp/mod.ts";
+import { traceHeadersFor, w3c } from "../src/w3c.ts";
+import { memorySender } from "../src/testing.ts";
 import { spansOf, startReceiver } from "./_otlp.ts";
 
 const HEADER =
@@ -237,5 +242,59 @@ Deno.test("xray-edge and OpenTelemetry JS's X-Ray id generator both start new tr
     assert.notEqual(roots[0].traceId, roots[1].traceId);
   } finally {
     await receiver.close();
+  }
+});
+
+Deno.test("w3c() and OpenTelemetry JS's W3C and X-Ray propagators read each other's headers", () => {
+  const tracer = createTracer({
+    serviceName: "api",
+    sender: memorySender(),
+    sampler: { shouldSample: () => ({ sampled: true }) },
+    propagation: [w3c()],
+  });
+  const w3cPropagator = new W3CTraceContextPropagator();
+  for (const traceFlags of [1, 0]) {
+    // OpenTelemetry → xray-edge.
+    const upstream = {
+      traceId: "0af7651916cd43dd8448eb211c80319c",
+      spanId: "b7ad6b7169203331",
+      traceFlags,
+      traceState: new TraceState("vendor=x,other=y"),
+    };
+    const carrier: Record<string, string> = {};
+    w3cPropagator.inject(
+      trace.setSpanContext(ROOT_CONTEXT, upstream),
+      carrier,
+      defaultTextMapSetter,
+    );
+    const segment = tracer.startSegment("api", {
+      headers: new Headers(carrier),
+    });
+    assert.equal(segment.traceId, "1-0af76519-16cd43dd8448eb211c80319c");
+    assert.equal(segment.incoming?.parent, upstream.spanId);
+    assert.equal(segment.isSampled, traceFlags === 1);
+    // xray-edge → OpenTelemetry: both headers name this segment.
+    const sent = traceHeadersFor(segment);
+    for (
+      const [propagator, key] of [
+        [w3cPropagator, "traceparent"],
+        [new AWSXRayPropagator(), "X-Amzn-Trace-Id"],
+      ] as const
+    ) {
+      assert.ok(sent[key], key);
+      const context = trace.getSpanContext(
+        propagator.extract(
+          ROOT_CONTEXT,
+          Object.fromEntries(
+            Object.entries(sent).map(([k, v]) => [k.toLowerCase(), v]),
+          ),
+          defaultTextMapGetter,
+        ),
+      );
+      assert.equal(context?.traceId, upstream.traceId, key);
+      assert.equal(context?.spanId, segment.id, key);
+      assert.equal(context?.traceFlags, traceFlags, key);
+    }
+    assert.equal(sent.tracestate, "vendor=x,other=y");
   }
 });
