@@ -137,7 +137,7 @@ export function startRequestSegment(
     {
       traceHeader: header("x-amzn-trace-id"),
       // For the tracer's propagation (W3C traceparent); names in lower case.
-      headers: { get: header },
+      headers: header,
       sampling: { host, method, path: parts ? parts[2] || "/" : href },
     },
   );

@@ -91,11 +91,14 @@ export interface TracerOptions {
   propagation?: readonly Propagator[];
 }
 
-/** Request headers as a propagator reads them (a `Headers` fits). */
-export interface HeaderGetter {
-  /** The value of a header (several joined by `, `), or null / undefined. */
-  get(name: string): string | null | undefined;
-}
+/**
+ * Request headers as a propagator reads them: a `Headers` (anything with
+ * `get`), or a function from a lower-case name to the value (several joined
+ * by `, `), null or undefined.
+ */
+export type HeaderGetter =
+  | { get(name: string): string | null | undefined }
+  | ((name: string) => string | null | undefined);
 
 /**
  * Reads a trace context besides `X-Amzn-Trace-Id`, such as W3C

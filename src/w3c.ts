@@ -203,9 +203,11 @@ export function w3c(options: W3CPropagatorOptions = {}): Propagator {
   ): TraceHeader | undefined {
     let parent: TraceParent | undefined;
     let state: string | undefined;
+    const get = (name: string) =>
+      typeof headers === "function" ? headers(name) : headers?.get(name);
     try {
-      parent = parseTraceparent(headers?.get(TRACEPARENT));
-      if (parent) state = parseTracestate(headers?.get(TRACESTATE));
+      parent = parseTraceparent(get(TRACEPARENT));
+      if (parent) state = parseTracestate(get(TRACESTATE));
     } catch {
       // A headers object that throws counts as no headers.
     }

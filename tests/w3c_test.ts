@@ -224,6 +224,17 @@ Deno.test("without w3c() the tracer ignores traceparent and sends only X-Amzn-Tr
   assert.deepEqual(Object.keys(traceHeadersFor(segment)), ["X-Amzn-Trace-Id"]);
 });
 
+Deno.test("w3c() also reads headers through a function from lower-case names (raw node:http headers)", () => {
+  const { tracer } = setup();
+  const raw: Record<string, string> = {
+    traceparent: TRACEPARENT,
+    tracestate: "vendor=x",
+  };
+  const segment = tracer.startSegment("api", { headers: (name) => raw[name] });
+  assert.equal(segment.traceId, "1-0af76519-16cd43dd8448eb211c80319c");
+  assert.equal(traceHeadersFor(segment).tracestate, "vendor=x");
+});
+
 Deno.test("w3c({ inject: false }) reads traceparent but sends only X-Amzn-Trace-Id", () => {
   const { tracer } = setup({ propagation: [w3c({ inject: false })] });
   const segment = tracer.startSegment("api", {
