@@ -26,6 +26,8 @@
 
 export { createTracer } from "./src/tracer.ts";
 export type {
+  HeaderGetter,
+  Propagator,
   StartSegmentOptions,
   Tracer,
   TracerOptions,

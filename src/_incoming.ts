@@ -136,6 +136,8 @@ export function startRequestSegment(
     name,
     {
       traceHeader: header("x-amzn-trace-id"),
+      // For the tracer's propagation (W3C traceparent); names in lower case.
+      headers: header,
       sampling: { host, method, path: parts ? parts[2] || "/" : href },
     },
   );

@@ -28,6 +28,7 @@ import type {
   MiddlewareStack,
 } from "@smithy/types";
 import type { Entity, Subsegment } from "./segment.ts";
+import { setTraceHeaders } from "./_propagation.ts";
 import { TRACE_HEADER } from "./trace_header.ts";
 import {
   isEntity,
@@ -171,13 +172,16 @@ function lengthOf(response: HttpResponse | undefined): number | undefined {
     : undefined;
 }
 
-function injectHeader(request: unknown, value: string): void {
+function injectHeaders(request: unknown, entity: Entity): void {
   const headers = (request as HttpRequest | undefined)?.headers;
   if (typeof headers !== "object" || headers === null) return;
-  for (const key of Object.keys(headers)) {
-    if (key.toLowerCase() === "x-amzn-trace-id") delete headers[key];
-  }
-  headers[TRACE_HEADER] = value;
+  setTraceHeaders(entity, (name, value) => {
+    // One header per name, whatever case the request had it in.
+    for (const key of Object.keys(headers)) {
+      if (key.toLowerCase() === name.toLowerCase()) delete headers[key];
+    }
+    headers[name] = value;
+  }, TRACE_HEADER);
 }
 
 function report(source: ParentSource | undefined, error: unknown): void {
@@ -298,7 +302,7 @@ export function captureAWSClient<C extends AwsClientLike>(
       const sub = parent.startSubsegment(service, { namespace: "aws" });
       const state = { throttled: false };
       operations.set(context, state);
-      injectHeader(args.request, sub.traceHeaderFor());
+      injectHeaders(args.request, sub);
       const region = regionOf(config);
       let result: BuildHandlerOutput<MetadataBearer>;
       try {

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { setTraceHeaders } from "./_propagation.ts";
 import { cleanUrl, type Entity, type Subsegment } from "./segment.ts";
 import { TRACE_HEADER } from "./trace_header.ts";
 import {
@@ -245,7 +246,7 @@ export function tracedFetch(
       const headers = new Headers(
         init?.headers ?? (isRequest(input) ? input.headers : undefined),
       );
-      headers.set(TRACE_HEADER, sub.traceHeaderFor());
+      setTraceHeaders(sub, (k, v) => headers.set(k, v), TRACE_HEADER);
       callInit = { ...init, headers };
     }
 

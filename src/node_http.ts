@@ -8,6 +8,7 @@
  * @module
  */
 
+import { setTraceHeaders } from "./_propagation.ts";
 import { cleanUrl, type Entity, type Subsegment } from "./segment.ts";
 import { TRACE_HEADER } from "./trace_header.ts";
 import { XRayError } from "./errors.ts";
@@ -201,7 +202,11 @@ export function traceNodeHttp(
     if (!wanted) return;
     if (canInject && !request.headersSent && request.setHeader) {
       try {
-        request.setHeader(TRACE_HEADER, sub.traceHeaderFor());
+        setTraceHeaders(
+          sub,
+          (name, value) => request.setHeader!(name, value),
+          TRACE_HEADER,
+        );
       } catch (error) {
         report(error as Error);
       }

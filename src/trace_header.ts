@@ -132,12 +132,12 @@ export function parseTraceHeader(
     while (ve > vs && isSpace(value.charCodeAt(ve - 1))) ve--;
     if (isKey(value, ks, ke, "root")) {
       if (isTraceIdAt(value, vs, ve)) {
-        root = value.slice(vs, ve).toLowerCase();
+        root = value.slice(vs, ve);
         found = true;
       }
     } else if (isKey(value, ks, ke, "parent")) {
       if (isHexAt(value, vs, ve, 16)) {
-        parent = value.slice(vs, ve).toLowerCase();
+        parent = value.slice(vs, ve);
         found = true;
       }
     } else if (isKey(value, ks, ke, "sampled")) {

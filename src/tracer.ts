@@ -21,7 +21,7 @@ import type {
 } from "./types.ts";
 import { randomIds, systemClock } from "./ids.ts";
 import { timeOr } from "./_util.ts";
-import { parseTraceHeader } from "./trace_header.ts";
+import { parseTraceHeader, type TraceHeader } from "./trace_header.ts";
 import {
   type EntityContext,
   type Recorder,
@@ -82,12 +82,42 @@ export interface TracerOptions {
   contextMissing?: ContextMissing;
   /** Queue and batching limits passed to the batcher. */
   batch?: Omit<BatcherOptions, "sender" | "onError">;
+  /**
+   * Trace-context formats read and written besides `X-Amzn-Trace-Id`, which
+   * is always read first and wins: `[w3c()]` from `xray-edge/w3c` adds W3C
+   * Trace Context (`traceparent` / `tracestate`).
+   * @default [] (X-Ray only)
+   */
+  propagation?: readonly Propagator[];
 }
+
+/**
+ * Request headers as a propagator reads them: a `Headers` (anything with
+ * `get`), or a function from a lower-case name to the value (several joined
+ * by `, `), null or undefined.
+ */
+export type HeaderGetter =
+  | { get(name: string): string | null | undefined }
+  | ((name: string) => string | null | undefined);
+
+/**
+ * Reads a trace context besides `X-Amzn-Trace-Id`, such as W3C
+ * `traceparent` (`w3c()` from `xray-edge/w3c`). Called for every segment
+ * with the parsed X-Ray header (if any) and the request headers (when the
+ * integration has them); returns the header the segment continues. A
+ * propagator that throws is reported (source `config`) and skipped.
+ */
+export type Propagator = (
+  header: TraceHeader | undefined,
+  headers: HeaderGetter | undefined,
+) => TraceHeader | undefined;
 
 /** Options for `tracer.startSegment`. */
 export interface StartSegmentOptions {
   /** The raw incoming `X-Amzn-Trace-Id` value (or null): continue that trace. */
   traceHeader?: string | null;
+  /** The request headers, for the tracer's `propagation` (W3C `traceparent`). */
+  headers?: HeaderGetter;
   /** What the sampler sees (host, method, path, …). */
   sampling?: SamplingRequest;
   /** Force the decision (tests, or an upstream decision known otherwise). */
@@ -322,16 +352,29 @@ export function createTracer(options: TracerOptions = {}): Tracer {
     plugins,
     startSegment(name?: string, opts?: StartSegmentOptions): Segment {
       startPlugins();
-      let traceHeader, sampling, forced, startTime, facade;
+      let traceHeader, sampling, forced, startTime, facade, headers;
       try {
         // Read once: getters (or a proxy) that throw leave the rest default.
-        ({ traceHeader, sampling, sampled: forced, startTime, facade } = opts ??
-          {});
+        ({
+          traceHeader,
+          sampling,
+          sampled: forced,
+          startTime,
+          facade,
+          headers,
+        } = opts ?? {});
       } catch (e) {
         reportError(e, "recording");
       }
       const clean = (name !== undefined && sanitizeName(name)) || serviceName;
-      const incoming = parseTraceHeader(traceHeader);
+      let incoming = parseTraceHeader(traceHeader);
+      for (const p of options.propagation ?? []) {
+        try {
+          incoming = p(incoming, headers);
+        } catch (e) {
+          reportError(e, "config");
+        }
+      }
       const now = timeOr(clock, startTime);
       // An explicit decision, else the upstream one (Sampled=1/0), else the
       // sampler's (no header, or Sampled=?).

@@ -31,7 +31,7 @@ Deno.test("parseTraceHeader() treats keys case-insensitively and trims parts", (
     ` root = ${ROOT} ; PARENT=53995C3F42CD8AD8 ;sampled= 0 `,
   );
   assert.equal(h?.root, ROOT);
-  assert.equal(h?.parent, "53995c3f42cd8ad8");
+  assert.equal(h?.parent, "53995C3F42CD8AD8");
   assert.equal(h?.sampled, false);
 });
 
@@ -172,7 +172,7 @@ Deno.test("isTraceId() and isSegmentId() check the exact formats", () => {
   assert.equal(isSegmentId("53995c3f42cd8adg"), false);
 });
 
-// A plain reference reading of the same rules (slice, trim, lower-case),
+// A plain reference reading of the same rules (slice, trim; keys in any case, ids kept as sent),
 // compared with the allocation-light parser on random input.
 function referenceParse(value: string): unknown {
   const out: {
@@ -194,11 +194,11 @@ function referenceParse(value: string): unknown {
     const lower = /^[A-Za-z]+$/.test(key) ? key.toLowerCase() : "";
     if (lower === "root") {
       if (/^1-[0-9a-fA-F]{8}-[0-9a-fA-F]{24}$/.test(val)) {
-        [out.root, found] = [val.toLowerCase(), true];
+        [out.root, found] = [val, true];
       }
     } else if (lower === "parent") {
       if (/^[0-9a-fA-F]{16}$/.test(val)) {
-        [out.parent, found] = [val.toLowerCase(), true];
+        [out.parent, found] = [val, true];
       }
     } else if (lower === "sampled") {
       if (val === "1") out.sampled = true;
@@ -345,4 +345,22 @@ Deno.test("parseTraceHeader() reads the first 2,048 characters of a 1 MB header"
     data: {},
   });
   assert.equal(parseTraceHeader(`${" ".repeat(2048)}Root=${ROOT}`), undefined);
+});
+
+Deno.test("parseTraceHeader() keeps Root and Parent exactly as received and validates them in any case", () => {
+  const h = parseTraceHeader(
+    "Root=1-5759E988-BD862e3fe1be46a994272793;Parent=53995C3F42cd8ad8;Sampled=1",
+  );
+  assert.equal(h?.root, "1-5759E988-BD862e3fe1be46a994272793");
+  assert.equal(h?.parent, "53995C3F42cd8ad8");
+  // Forwarded unchanged, so a service that keeps the id and one that
+  // lower-cases it cannot split the trace downstream of us.
+  assert.equal(
+    formatTraceHeader(h!),
+    "Root=1-5759E988-BD862e3fe1be46a994272793;Parent=53995C3F42cd8ad8;Sampled=1",
+  );
+  assert.equal(
+    parseTraceHeader("Root=1-5759E988-BD862E3FE1BE46A99427279G"),
+    undefined,
+  );
 });
