@@ -126,6 +126,8 @@ interface Traced {
   // Reads the route pattern; called when the response ends.
   route?: () => unknown;
   pattern?: unknown;
+  // Settles (never rejects) when the listener's promise has.
+  settled?: Promise<unknown>;
 }
 
 const traced = new WeakMap<object, Traced>();
@@ -213,19 +215,69 @@ function begin(
     const segment = startRequestSegment(opts, requestLike(req), address);
     t = { segment };
     traced.set(req, t);
-    if (segment.incoming?.sampled === "requested") {
+    const answer = segment.incoming?.sampled === "requested"
+      ? segment.responseTraceHeader()
+      : undefined;
+    if (answer) {
       try {
-        res.setHeader(TRACE_HEADER, segment.responseTraceHeader());
+        res.setHeader(TRACE_HEADER, answer);
       } catch (e) {
         tracer.reportError(e, "recording");
       }
     }
-    if (!segment.isSampled) segment.end();
-    else watch(opts, t, req, res);
+    if (segment.isSampled) watch(opts, t, req, res, answer);
+    else {
+      segment.end();
+      if (answer) wrapWriteHead(res, answer);
+    }
     return t;
   } catch (e) {
     tracer.reportError(e, "recording");
   }
+}
+
+/**
+ * Wraps `res.writeHead` to put the `Sampled=?` answer back when a framework
+ * removed it (Koa clears every header before it answers an error) and to
+ * see a length given to `writeHead` directly.
+ */
+function wrapWriteHead(
+  res: ServerResponse,
+  answer: string | undefined,
+  declare?: (length: unknown) => void,
+): void {
+  // deno-lint-ignore no-explicit-any
+  const out = res as any;
+  const writeHead = out.writeHead;
+  out.writeHead = function xrayWriteHead(
+    this: unknown,
+    // deno-lint-ignore no-explicit-any
+    ...args: any[]
+  ): unknown {
+    try {
+      if (answer && !res.headersSent && !res.hasHeader(TRACE_HEADER)) {
+        res.setHeader(TRACE_HEADER, answer);
+      }
+      const given = args[args.length - 1];
+      if (!declare) {
+        // Only the answer is wanted.
+      } else if (Array.isArray(given)) {
+        const flat = given.flat();
+        for (let i = 0; i < flat.length - 1; i += 2) {
+          if (String(flat[i]).toLowerCase() === "content-length") {
+            declare(flat[i + 1]);
+          }
+        }
+      } else if (typeof given === "object" && given !== null) {
+        for (const key of Object.keys(given)) {
+          if (key.toLowerCase() === "content-length") declare(given[key]);
+        }
+      }
+    } catch {
+      // Node will refuse such headers as well.
+    }
+    return writeHead.apply(this, args);
+  };
 }
 
 function watch(
@@ -233,6 +285,7 @@ function watch(
   t: Traced,
   req: IncomingMessage,
   res: ServerResponse,
+  answer: string | undefined,
 ): void {
   const { segment } = t;
   const socket = res.socket ?? req.socket;
@@ -261,33 +314,10 @@ function watch(
   };
   // deno-lint-ignore no-explicit-any
   const out = res as any;
-  const { write, end, writeHead } = out;
+  const { write, end } = out;
   // A length given to writeHead() directly, which getHeader() does not see.
   let declared: unknown;
-  out.writeHead = function xrayWriteHead(
-    this: unknown,
-    // deno-lint-ignore no-explicit-any
-    ...args: any[]
-  ): unknown {
-    try {
-      const given = args[args.length - 1];
-      if (Array.isArray(given)) {
-        const flat = given.flat();
-        for (let i = 0; i < flat.length - 1; i += 2) {
-          if (String(flat[i]).toLowerCase() === "content-length") {
-            declared = flat[i + 1];
-          }
-        }
-      } else if (typeof given === "object" && given !== null) {
-        for (const key of Object.keys(given)) {
-          if (key.toLowerCase() === "content-length") declared = given[key];
-        }
-      }
-    } catch {
-      // Node will refuse such headers as well.
-    }
-    return writeHead.apply(this, args);
-  };
+  wrapWriteHead(res, answer, (value) => declared = value);
   // deno-lint-ignore no-explicit-any
   out.write = function xrayWrite(this: unknown, ...args: any[]): unknown {
     count(args[0], args[1]);
@@ -305,31 +335,36 @@ function watch(
   };
   res.once("close", () => {
     try {
+      const endTime = opts.tracer.clock.now();
       // Node finishes a response whose bytes are queued on a socket that
       // then fails (the client reset it): that is no delivery.
       const aborted = !res.writableFinished || !!socket?.errored;
       const sent = res.headersSent;
       const status = res.statusCode;
+      const length = req.method === "HEAD" || status < 200 ||
+          status === 204 || status === 304
+        ? declaredLength(res.getHeader("content-length") ?? declared)
+        : counted;
       readRoute();
-      const key = opts.routeAnnotation ?? "http_route";
-      if (key !== false && typeof t.pattern === "string" && t.pattern) {
-        segment.annotate(key, t.pattern);
-      }
-      // A 4xx answer to an error is the client's error, not a fault.
-      if (t.failed && (!sent || status >= 500)) segment.addError(t.error);
-      if (sent) {
-        const bodiless = req.method === "HEAD" || status < 200 ||
-          status === 204 || status === 304;
-        segment.setHttpResponse({
-          status,
-          contentLength: bodiless
-            ? declaredLength(res.getHeader("content-length") ?? declared)
-            : counted,
-        });
-      }
-      if (aborted) segment.annotate(CLIENT_ABORTED, true);
-      segment.end();
-      if (opts.flush) opts.tracer.flush();
+      const finish = (): void => {
+        try {
+          const key = opts.routeAnnotation ?? "http_route";
+          if (key !== false && typeof t.pattern === "string" && t.pattern) {
+            segment.annotate(key, t.pattern);
+          }
+          // A 4xx answer to an error is the client's error, not a fault.
+          if (t.failed && (!sent || status >= 500)) segment.addError(t.error);
+          if (sent) segment.setHttpResponse({ status, contentLength: length });
+          if (aborted) segment.annotate(CLIENT_ABORTED, true);
+          segment.end(endTime);
+          if (opts.flush) opts.tracer.flush();
+        } catch (e) {
+          opts.tracer.reportError(e, "recording");
+        }
+      };
+      // A listener's promise may still reject after the response is out.
+      if (t.settled) t.settled.then(finish);
+      else finish();
     } catch (e) {
       opts.tracer.reportError(e, "recording");
     }
@@ -410,11 +445,11 @@ export function xrayNodeListener<L extends NodeListener>(
       throw error;
     }
     if (t && typeof (result as Promise<unknown>)?.then === "function") {
-      // The caller gets the same outcome, the rejection included.
-      return (result as Promise<unknown>).then(undefined, (error) => {
-        fail(t, error);
-        throw error;
-      });
+      const promise = result as Promise<unknown>;
+      t.settled = promise.then(undefined, (error) => fail(t, error));
+      // The caller gets the same outcome, the rejection included (and
+      // reported as unhandled when nobody handles it, as before).
+      return promise.then();
     }
     return result;
   } as L;

@@ -156,12 +156,14 @@ Deno.test("xrayNodeListener() answers Sampled=? and leaves unsampled responses u
   const t = testTracer({
     sampler: { shouldSample: () => ({ sampled: false }) },
   });
-  const untouched: boolean[] = [];
+  const untouched: boolean[][] = [];
   const app = await listen(xrayNodeListener((_req, res) => {
-    untouched.push(
-      res.write === ServerResponse.prototype.write &&
-        res.end === ServerResponse.prototype.end,
-    );
+    const proto = ServerResponse.prototype;
+    untouched.push([
+      res.write === proto.write,
+      res.end === proto.end,
+      res.writeHead === proto.writeHead,
+    ]);
     res.end("x");
   }, { tracer: t.tracer }));
   try {
@@ -179,7 +181,8 @@ Deno.test("xrayNodeListener() answers Sampled=? and leaves unsampled responses u
     await plain.text();
     assert.equal(plain.headers.get("x-amzn-trace-id"), null);
     await app.closed(2);
-    assert.deepEqual(untouched, [true, true]);
+    // Asked: only writeHead() keeps the answer; not asked: nothing.
+    assert.deepEqual(untouched, [[true, true, false], [true, true, true]]);
     assert.equal((await t.flushed()).length, 0);
   } finally {
     await app.close();
@@ -410,6 +413,7 @@ Deno.test("xrayExpress() records the route pattern under a mounted router, res.l
 Deno.test("xrayExpress() with xrayExpressErrors() records errors passed to next(err), thrown and rejected, but not a 4xx answer's", async () => {
   const t = testTracer();
   const app = express();
+  app.set("env", "test"); // no error logs from Express's final handler
   app.use(xrayExpress({ tracer: t.tracer }));
   app.get(
     "/next",
@@ -605,6 +609,32 @@ Deno.test("xrayKoa() records @koa/router's route, ctx.state.xray, a thrown error
     assert.equal(failed.fault, true);
     assert.equal(failed.cause.exceptions[0].message, "koa handler failed");
     assert.equal(failed.annotations.http_route, "/v1/boom");
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("xrayKoa() keeps the Sampled=? answer on an error response (Koa clears headers)", async () => {
+  const t = testTracer({
+    sampler: { shouldSample: () => ({ sampled: true }) },
+  });
+  const app = new Koa();
+  app.silent = true;
+  app.use(xrayKoa({ tracer: t.tracer }));
+  app.use(() => {
+    throw new Error("down");
+  });
+  const server = await listen(app.callback());
+  try {
+    const res = await fetch(`${server.url}/`, {
+      headers: { "X-Amzn-Trace-Id": `Root=${ROOT};Sampled=?` },
+    });
+    assert.equal(res.status, 500);
+    await res.text();
+    assert.equal(res.headers.get("x-amzn-trace-id"), `Root=${ROOT};Sampled=1`);
+    await server.closed(1);
+    const [doc] = await t.flushed();
+    assert.equal(doc.cause.exceptions[0].message, "down");
   } finally {
     await server.close();
   }
