@@ -661,6 +661,27 @@ Deno.test("xrayNodeListener() wraps Koa's app.callback() as a whole", async () =
   }
 });
 
+Deno.test("xrayNodeListener() with flush: true delivers each segment once it has ended", async () => {
+  // No background timer: only the listener's flush delivers.
+  const t = testTracer({ batch: { flushIntervalMs: 0 } });
+  const app = await listen(
+    xrayNodeListener((_req, res) => res.end("ok"), {
+      tracer: t.tracer,
+      flush: true,
+    }),
+  );
+  try {
+    await (await fetch(`${app.url}/`, { headers: TRACE })).text();
+    await app.closed(1);
+    for (let i = 0; i < 200 && t.sender.raw.length === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    assert.equal(t.sender.raw.length, 1);
+  } finally {
+    await app.close();
+  }
+});
+
 Deno.test("the factories refuse bad configuration with a clear message", () => {
   const { tracer } = testTracer();
   assert.throws(
