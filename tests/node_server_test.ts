@@ -268,6 +268,40 @@ Deno.test("xrayNodeListener() records a rejected listener and hands the same rej
   }
 });
 
+Deno.test("xrayNodeListener() records a listener's synchronous throw and rethrows it unchanged", async () => {
+  const t = testTracer();
+  const boom = new TypeError("sync failure");
+  const wrapped = xrayNodeListener(
+    (_req: IncomingMessage, _res: ServerResponse): void => {
+      throw boom;
+    },
+    { tracer: t.tracer },
+  );
+  const caught: unknown[] = [];
+  const app = await listen((req, res) => {
+    try {
+      wrapped(req, res);
+    } catch (e) {
+      caught.push(e);
+      res.statusCode = 500;
+      res.end();
+    }
+  });
+  try {
+    const res = await fetch(`${app.url}/`, { headers: TRACE });
+    assert.equal(res.status, 500);
+    await res.text();
+    await app.closed(1);
+    const [doc] = await t.flushed();
+    assert.deepEqual(caught, [boom]);
+    assert.equal(doc.fault, true);
+    assert.equal(doc.cause.exceptions[0].type, "TypeError");
+    assert.deepEqual(doc.http.response, { status: 500, content_length: 0 });
+  } finally {
+    await app.close();
+  }
+});
+
 Deno.test("xrayNodeListener() annotates client_aborted with the bytes written before the client went away", async () => {
   const t = testTracer();
   let release!: () => void;
