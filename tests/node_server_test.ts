@@ -607,6 +607,33 @@ Deno.test("xrayFastify() records route, request.xray, a thrown error, a 404 and 
   }
 });
 
+Deno.test("xrayNodeListener() traces Fastify through its serverFactory", async () => {
+  const t = testTracer();
+  const app = Fastify({
+    serverFactory: (handler) =>
+      createServer(xrayNodeListener(handler, { tracer: t.tracer })),
+  });
+  app.get("/ping", (request) => {
+    segmentOf(request.raw)?.annotate("via", "factory");
+    return "pong";
+  });
+  await app.listen({ port: 0, host: "127.0.0.1" });
+  const closed = track(app.server);
+  const { port } = app.server.address() as AddressInfo;
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/ping`, {
+      headers: TRACE,
+    });
+    assert.equal(await res.text(), "pong");
+    await closed(1);
+    const [doc] = await t.flushed();
+    assert.deepEqual(doc.annotations, { via: "factory" });
+    assert.deepEqual(doc.http.response, { status: 200, content_length: 4 });
+  } finally {
+    await app.close();
+  }
+});
+
 Deno.test("xrayKoa() records @koa/router's route, ctx.state.xray, a thrown error, in context", async () => {
   const context = createAsyncContext();
   const t = testTracer({ context });
