@@ -456,8 +456,8 @@ export function xrayNodeListener<L extends NodeListener>(
 }
 
 /**
- * Creates Express middleware (Express 4 and 5, and Connect-style routers):
- * use it first. Same recording as {@linkcode xrayNodeListener}, plus the
+ * Creates Express middleware (tested with Express 5): use it first. Same
+ * recording as {@linkcode xrayNodeListener}, plus the
  * matched route pattern (`req.baseUrl` + `req.route.path`) as the
  * `http_route` annotation and the segment at `res.locals.xray`. Add
  * {@linkcode xrayExpressErrors} after the routes to record the errors
