@@ -127,6 +127,28 @@ function rewriteSpecifiers(text: string, bare: Set<string>): string {
   });
 }
 
+/**
+ * Points relative imports of a runtime module that has a Workers variant at
+ * its `#runtime/<name>` entry in the package's `imports` map.
+ */
+function variantImports(
+  file: string,
+  text: string,
+  variants: string[],
+): string {
+  return text.replace(SPECIFIER, (whole, quote: string, spec: string) => {
+    if (!spec.startsWith(".")) return whole;
+    const target = relative(DIST, join(dirname(file), spec));
+    const m = target.match(/^src\/runtime\/(\w+)\.js$/);
+    return m && variants.includes(m[1])
+      ? whole.replace(
+        `${quote}${spec}${quote}`,
+        `${quote}#runtime/${m[1]}${quote}`,
+      )
+      : whole;
+  });
+}
+
 async function runTsc(entries: string[]): Promise<void> {
   const tmp = await Deno.makeTempDir({ prefix: "xray-edge-build-" });
   try {
@@ -183,7 +205,20 @@ export async function buildNpm(): Promise<Record<string, unknown>> {
     env: { RUST_BACKTRACE: "0", NO_COLOR: "1" },
   }).output();
 
-  await runTsc(Object.values(deno.exports));
+  // Runtime modules with a Workers variant (`src/runtime/x.workerd.ts`):
+  // the package's `imports` map picks it under the `workerd` condition
+  // (wrangler and esbuild for Workers set it), so Workers bundles leave out
+  // what only long-running servers use. Deno and JSR use the full modules.
+  const variants: string[] = [];
+  for await (const entry of Deno.readDir(join(ROOT, "src", "runtime"))) {
+    const m = entry.name.match(/^(\w+)\.workerd\.ts$/);
+    if (m) variants.push(m[1]);
+  }
+  variants.sort();
+  await runTsc([
+    ...Object.values(deno.exports),
+    ...variants.map((v) => `./src/runtime/${v}.workerd.ts`),
+  ]);
 
   const bareJs = new Set<string>();
   const bareTypes = new Set<string>();
@@ -191,7 +226,10 @@ export async function buildNpm(): Promise<Record<string, unknown>> {
     if (!file.endsWith(".js") && !file.endsWith(".d.ts")) continue;
     const text = await Deno.readTextFile(file);
     const bare = file.endsWith(".d.ts") ? bareTypes : bareJs;
-    const rewritten = rewriteSpecifiers(text, bare);
+    let rewritten = rewriteSpecifiers(text, bare);
+    if (file.endsWith(".js") && !file.endsWith(".workerd.js")) {
+      rewritten = variantImports(file, rewritten, variants);
+    }
     if (rewritten !== text) await Deno.writeTextFile(file, rewritten);
   }
 
@@ -237,6 +275,10 @@ export async function buildNpm(): Promise<Record<string, unknown>> {
     type: "module",
     sideEffects: false,
     exports: packageExports(deno.exports),
+    imports: Object.fromEntries(variants.map((v) => [`#runtime/${v}`, {
+      workerd: `./dist/src/runtime/${v}.workerd.js`,
+      default: `./dist/src/runtime/${v}.js`,
+    }])),
     files: ["dist"],
     engines: { node: ">=20" },
   };

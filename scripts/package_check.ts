@@ -194,6 +194,28 @@ export const used = [count, ${
         }
       }
     }
+    // Workers variants of runtime modules (npm_build.ts): every
+    // src/runtime/x.workerd.ts has an `imports` entry whose targets are packed.
+    const variants: string[] = [];
+    for await (const e of Deno.readDir(join(ROOT, "src", "runtime"))) {
+      const m = e.name.match(/^(\w+)\.workerd\.ts$/);
+      if (m) variants.push(m[1]);
+    }
+    for (const name of variants) {
+      const entry = pkg.imports?.[`#runtime/${name}`];
+      const want = {
+        workerd: `./dist/src/runtime/${name}.workerd.js`,
+        default: `./dist/src/runtime/${name}.js`,
+      };
+      if (JSON.stringify(entry) !== JSON.stringify(want)) {
+        problem(`imports '#runtime/${name}' is ${JSON.stringify(entry)}`);
+      }
+      for (const file of Object.values(want)) {
+        if (!paths.includes(file.slice(2))) {
+          problem(`imports '#runtime/${name}' points at ${file}, not packed`);
+        }
+      }
+    }
     console.log(
       `npm pack: ${paths.length} files, ${info.size} bytes packed, ${info.unpackedSize} unpacked`,
     );

@@ -11,6 +11,12 @@ import { ANNOTATION_KEY, type Segment } from "./segment.ts";
 import { TRACE_HEADER } from "./trace_header.ts";
 import { wildcardMatch } from "./wildcard.ts";
 import { toError, XRayError } from "./errors.ts";
+import {
+  connectionAddress,
+  requestHeader,
+  type Sent,
+  sentWatcher,
+} from "./runtime/server.ts";
 
 /** Options shared by `xray()` (Hono) and `withXRay()` (fetch handlers). */
 export interface IncomingOptions {
@@ -100,31 +106,6 @@ export function lazyOptions<O extends IncomingOptions>(
 // anything else (no port, a bare v6 address) as it is.
 const HOST = /^(?:\[[^\]]*\]|(?!\[)[^:]*(?=:[^:]*$))/;
 
-/**
- * Finds the client's connection address in what runtimes pass beside the
- * request: Deno.serve's `info.remoteAddr`, Bun's `server.requestIP()`,
- * `@hono/node-server`'s `incoming.socket`, or Cloudflare's
- * `CF-Connecting-IP` when the request carries `cf` properties.
- */
-export function connectionAddress(
-  request: Request,
-  runtimeArg: unknown,
-): string | undefined {
-  try {
-    // deno-lint-ignore no-explicit-any
-    const arg = runtimeArg as any;
-    const address = arg?.remoteAddr?.hostname ??
-      arg?.requestIP?.(request)?.address ??
-      arg?.incoming?.socket?.remoteAddress ??
-      ((request as { cf?: unknown }).cf !== undefined
-        ? request.headers.get("cf-connecting-ip")
-        : undefined);
-    if (typeof address === "string") return address;
-  } catch {
-    // Connection details are best effort.
-  }
-}
-
 // `scheme://host/path?query`: group 1 the host, group 2 the path. Cheaper
 // than `new URL()`, which the request path does not need.
 const URL_PARTS = /^[a-z][\w+.-]*:\/\/([^/?#]*)([^?#]*)/i;
@@ -132,17 +113,20 @@ const URL_PARTS = /^[a-z][\w+.-]*:\/\/([^/?#]*)([^?#]*)/i;
 /**
  * Starts the segment for one request: name (service name or dynamic),
  * incoming trace header, sampling input, and, when sampled, `http.request`
- * and per-request plugin data.
+ * (the client address from `clientIp`, else from what the server passed
+ * beside the request) and per-request plugin data.
  */
 export function startRequestSegment(
   options: IncomingOptions,
   request: Request,
-  clientAddress: string | undefined,
+  runtimeArg: unknown,
+  clientIp?: () => string | undefined,
 ): Segment {
   const { tracer, dynamicNaming } = options;
-  const { headers, method, url: href } = request;
+  const { method, url: href } = request;
+  const header = (name: string) => requestHeader(request, runtimeArg, name);
   const parts = URL_PARTS.exec(href);
-  const host = headers.get("host") ?? parts?.[1] ?? "";
+  const host = header("host") ?? parts?.[1] ?? "";
   let name = tracer.serviceName;
   if (dynamicNaming !== undefined) {
     const hostname = host.match(HOST)?.[0] ?? host;
@@ -151,17 +135,23 @@ export function startRequestSegment(
   const segment = tracer.startSegment(
     name,
     {
-      traceHeader: headers.get(TRACE_HEADER),
+      traceHeader: header("x-amzn-trace-id"),
       sampling: { host, method, path: parts ? parts[2] || "/" : href },
     },
   );
   if (segment.isSampled) {
-    const forwarded = headers.get("x-forwarded-for")?.split(",")[0].trim();
+    let address: string | undefined;
+    try {
+      address = clientIp ? clientIp() : connectionAddress(request, runtimeArg);
+    } catch (e) {
+      tracer.reportError(e, "recording");
+    }
+    const forwarded = header("x-forwarded-for")?.split(",")[0].trim();
     segment.setHttpRequest({
       method,
       url: href,
-      userAgent: headers.get("user-agent") ?? undefined,
-      clientIp: forwarded || clientAddress,
+      userAgent: header("user-agent") ?? undefined,
+      clientIp: forwarded || address,
       xForwardedFor: forwarded ? true : undefined,
     });
     for (const plugin of tracer.plugins) {
@@ -235,68 +225,6 @@ type End = (aborted: boolean, length: number) => void;
 let unsent: FinalizationRegistry<End> | undefined;
 const endUnsent = (end: End): void => end(true, 0);
 
-// Calls `done(aborted, length)` once the response has been sent or the
-// client went away, `length` being the body length the server wrote, when
-// it knows it.
-type Sent = (done: (aborted: boolean, length?: number) => void) => void;
-
-/**
- * How the runtime tells that a response was sent, without touching the
- * response: `@hono/node-server`'s `outgoing` (a node:http ServerResponse,
- * closed after `finish`, or without it or with its socket errored when the
- * client went away) or Deno.serve's `info.completed` (rejects when the client went away);
- * and whether the server sizes the response's body itself (node-server for
- * anything but a stream).
- */
-function sentWatcher(
-  runtimeArg: unknown,
-  response: Response,
-): [Sent, boolean] | undefined {
-  try {
-    // deno-lint-ignore no-explicit-any
-    const arg = runtimeArg as any;
-    const outgoing = arg?.outgoing;
-    if (typeof outgoing?.once === "function") {
-      const socket = outgoing.socket;
-      return [
-        (done) =>
-          outgoing.once("close", () => {
-            // Node finishes a response whose bytes are queued on a socket
-            // that then fails (the client reset it): that is no delivery.
-            const aborted = !outgoing.writableFinished || !!socket?.errored;
-            done(aborted, aborted ? undefined : outgoing._contentLength);
-          }),
-        nodeServerSizes(response),
-      ];
-    }
-    const completed = arg?.completed;
-    if (typeof completed?.then === "function") {
-      return [
-        (done) => completed.then(() => done(false), () => done(true)),
-        false,
-      ];
-    }
-  } catch {
-    // Best effort: the body watcher works everywhere.
-  }
-}
-
-// Whether the body of @hono/node-server's lightweight Response is one the
-// server sizes itself (a string, bytes, a Blob or none), found without
-// turning it into a real Response (which reading `body` does, and which puts
-// the server on its slow stream path): it keeps `[status, body, headers]`
-// under a symbol until then.
-function nodeServerSizes(response: Response): boolean {
-  for (const key of Object.getOwnPropertySymbols(response)) {
-    // deno-lint-ignore no-explicit-any
-    const cache = (response as any)[key];
-    if (Array.isArray(cache) && cache.length === 3) {
-      return typeof cache[1]?.getReader !== "function";
-    }
-  }
-  return false;
-}
-
 /**
  * Records the response and ends the segment: at once for bodiless answers
  * (HEAD, 1xx, 204, 304) and, where the runtime cannot tell when the response
@@ -344,25 +272,28 @@ export function finishRequest(
       };
     });
     let watch: [Sent, boolean] | undefined;
+    try {
+      watch = sentWatcher(runtimeArg, response);
+    } catch {
+      // Best effort: the body watcher works everywhere.
+    }
     if (
       request.method === "HEAD" || status < 200 || status === 204 ||
       status === 304 ||
       (response as { webSocket?: unknown }).webSocket != null
     ) end!();
-    else if (
-      (watch = sentWatcher(runtimeArg, response)) &&
-      (declared !== undefined || watch[1])
-    ) watch[0](end!);
+    else if (watch && (declared !== undefined || watch[1])) watch[0](end!);
     else if (!watch && declared !== undefined && declared <= SMALL_BODY) end!();
     else {
       const body = response.body;
       if (!body) end!();
       else {
         let counted = 0;
-        // A body nobody reads (dropped, or replaced by an outer middleware)
-        // still ends the segment, when it is collected.
-        (unsent ??= new FinalizationRegistry(endUnsent)).register(body, end!);
         const reader = body.getReader();
+        // A body nobody reads (dropped, or replaced by an outer middleware)
+        // still ends the segment, when it is collected. The reader, not the
+        // body: workerd collects a body's JS object while its reader reads.
+        (unsent ??= new FinalizationRegistry(endUnsent)).register(reader, end!);
         out = new Response(
           new ReadableStream<Uint8Array>({
             async pull(controller): Promise<void> {

@@ -26,7 +26,6 @@
 
 import type { Segment } from "./segment.ts";
 import {
-  connectionAddress,
   failRequest,
   finishRequest,
   type IncomingOptions,
@@ -161,15 +160,12 @@ function wrap(
     ...args: any[]
   ): Promise<Response> {
     const opts = resolve(args[0]);
-    let address: string | undefined;
-    try {
-      address = opts.clientIp
-        ? opts.clientIp(request, ...args)
-        : connectionAddress(request, args[0]);
-    } catch (e) {
-      opts.tracer.reportError(e, "recording");
-    }
-    const segment = startRequestSegment(opts, request, address);
+    const segment = startRequestSegment(
+      opts,
+      request,
+      args[0],
+      opts.clientIp && (() => opts.clientIp!(request, ...args)),
+    );
     segments.set(request, segment);
     const ctx = args[1];
     const context = opts.tracer.context;

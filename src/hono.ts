@@ -34,7 +34,6 @@
 import type { Context, MiddlewareHandler } from "hono";
 import type { Segment } from "./segment.ts";
 import {
-  connectionAddress,
   failRequest,
   finishRequest,
   type IncomingOptions,
@@ -104,15 +103,12 @@ export function xray(
   return async function xray(c, next): Promise<void> {
     const opts = resolve(c.env);
     const request = c.req.raw;
-    let address: string | undefined;
-    try {
-      address = opts.clientIp
-        ? opts.clientIp(c)
-        : connectionAddress(request, c.env);
-    } catch (e) {
-      opts.tracer.reportError(e, "recording");
-    }
-    const segment = startRequestSegment(opts, request, address);
+    const segment = startRequestSegment(
+      opts,
+      request,
+      c.env,
+      opts.clientIp && (() => opts.clientIp!(c)),
+    );
     c.set("xray", segment);
     let ctx: WaitUntilHost;
     if (hasExecutionCtx !== false) {

@@ -1,0 +1,126 @@
+/**
+ * What servers pass beside the request, read without touching the request
+ * or the response where possible: the client's connection address, request
+ * headers, and when a response was sent. The incoming-request integrations'
+ * only contact with Deno.serve, Bun.serve and `@hono/node-server` specifics.
+ * Workers bundles get `server.workerd.ts` instead (package.json `imports`).
+ *
+ * @module
+ */
+
+/**
+ * Finds the client's connection address in what runtimes pass beside the
+ * request: Deno.serve's `info.remoteAddr`, Bun's `server.requestIP()`,
+ * `@hono/node-server`'s `incoming.socket`, or Cloudflare's
+ * `CF-Connecting-IP` when the request carries `cf` properties.
+ *
+ * @param request The request.
+ * @param runtimeArg What the server passed beside it (Hono's `c.env`).
+ * @returns The address, when found.
+ */
+export function connectionAddress(
+  request: Request,
+  runtimeArg: unknown,
+): string | undefined {
+  // deno-lint-ignore no-explicit-any
+  const arg = runtimeArg as any;
+  const address = arg?.remoteAddr?.hostname ??
+    arg?.requestIP?.(request)?.address ??
+    arg?.incoming?.socket?.remoteAddress ??
+    ((request as { cf?: unknown }).cf !== undefined
+      ? request.headers.get("cf-connecting-ip")
+      : undefined);
+  if (typeof address === "string") return address;
+}
+
+/**
+ * A request header, from `@hono/node-server`'s `incoming` message when there
+ * is one (its `Request.headers` is built from scratch on first read), else
+ * from the request.
+ *
+ * @param request The request.
+ * @param runtimeArg What the server passed beside it.
+ * @param name The header name, in lower case.
+ * @returns The value, or null.
+ */
+export function requestHeader(
+  request: Request,
+  runtimeArg: unknown,
+  name: string,
+): string | null {
+  // deno-lint-ignore no-explicit-any
+  const raw = (runtimeArg as any)?.incoming?.headers;
+  if (raw && typeof raw === "object") {
+    const value = raw[name];
+    return typeof value === "string"
+      ? value
+      : Array.isArray(value)
+      ? value.join(", ")
+      : null;
+  }
+  return request.headers.get(name);
+}
+
+/**
+ * Registers `done(aborted, length)` to run once the response has been sent
+ * or the client went away, `length` being the body length the server wrote,
+ * when it knows it.
+ */
+export type Sent = (done: (aborted: boolean, length?: number) => void) => void;
+
+/**
+ * How the runtime tells that a response was sent, without touching the
+ * response: `@hono/node-server`'s `outgoing` (a node:http ServerResponse,
+ * closed after `finish`, or without it or with its socket errored when the
+ * client went away) or Deno.serve's `info.completed` (rejects when the
+ * client went away); and whether the server sizes the response's body itself
+ * (node-server for anything but a stream).
+ *
+ * @param runtimeArg What the server passed beside the request.
+ * @param response The response.
+ * @returns The watcher and whether the server sizes the body, or undefined.
+ */
+export function sentWatcher(
+  runtimeArg: unknown,
+  response: Response,
+): [Sent, boolean] | undefined {
+  // deno-lint-ignore no-explicit-any
+  const arg = runtimeArg as any;
+  const outgoing = arg?.outgoing;
+  if (typeof outgoing?.once === "function") {
+    const socket = outgoing.socket;
+    return [
+      (done) =>
+        outgoing.once("close", () => {
+          // Node finishes a response whose bytes are queued on a socket
+          // that then fails (the client reset it): that is no delivery.
+          const aborted = !outgoing.writableFinished || !!socket?.errored;
+          done(aborted, aborted ? undefined : outgoing._contentLength);
+        }),
+      nodeServerSizes(response),
+    ];
+  }
+  const completed = arg?.completed;
+  if (typeof completed?.then === "function") {
+    return [
+      (done) => completed.then(() => done(false), () => done(true)),
+      false,
+    ];
+  }
+}
+
+// Whether the body of @hono/node-server's lightweight Response is one the
+// server sizes itself (a string, bytes, a Blob or none), found without
+// turning it into a real Response (which reading `body` does, and which puts
+// the server on its slow stream path): it keeps `[status, body, headers]`
+// under a symbol until then.
+function nodeServerSizes(response: Response): boolean {
+  for (const key of Object.getOwnPropertySymbols(response)) {
+    // deno-lint-ignore no-explicit-any
+    const cache = (response as any)[key];
+    if (Array.isArray(cache) && cache.length === 3) {
+      return typeof cache[1]?.getReader !== "function";
+    }
+  }
+  return false;
+}
