@@ -167,8 +167,8 @@ function header(req: IncomingMessage, name: string): string | null {
     : value;
 }
 
-// What startRequestSegment reads of a Request (method, url, headers.get),
-// without building one.
+// What startRequestSegment and per-request plugins read of a Request
+// (method, url, headers.get), without building one.
 function requestLike(req: IncomingMessage): Request {
   const path = (req as { originalUrl?: string }).originalUrl ?? req.url ?? "/";
   const host = header(req, "host") ?? header(req, ":authority") ?? "localhost";
@@ -206,13 +206,15 @@ function begin(
   try {
     let t = traced.get(req);
     if (t) return t;
-    let address: string | undefined;
-    try {
-      address = opts.clientIp ? opts.clientIp(req) : req.socket?.remoteAddress;
-    } catch (e) {
-      tracer.reportError(e, "recording");
-    }
-    const segment = startRequestSegment(opts, requestLike(req), address);
+    const { clientIp } = opts;
+    // `{ incoming }` is what @hono/node-server passes beside a request: the
+    // shared code reads the headers and the socket address from it.
+    const segment = startRequestSegment(
+      opts,
+      requestLike(req),
+      { incoming: req },
+      clientIp && (() => clientIp(req)),
+    );
     t = { segment };
     traced.set(req, t);
     const answer = segment.incoming?.sampled === "requested"

@@ -152,6 +152,40 @@ Deno.test("xrayNodeListener() takes the socket address and names the segment aft
   }
 });
 
+Deno.test("xrayKoa() takes the client address from the clientIp option, and a throwing one is reported, not thrown", async () => {
+  const t = testTracer();
+  let calls = 0;
+  const app = new Koa();
+  app.use(xrayKoa({
+    tracer: t.tracer,
+    clientIp: (req) => {
+      if (calls++ === 1) throw new Error("no address");
+      return `from-option ${req.headers["x-real-ip"]}`;
+    },
+  }));
+  app.use((ctx) => {
+    ctx.body = "ok";
+  });
+  const server = await listen(app.callback());
+  try {
+    for (let i = 0; i < 2; i++) {
+      const res = await fetch(`${server.url}/`, {
+        headers: { ...TRACE, "X-Real-IP": "198.51.100.7" },
+      });
+      assert.equal(await res.text(), "ok");
+    }
+    await server.closed(2);
+    const docs = await t.flushed();
+    assert.deepEqual(
+      docs.map((d) => d.http.request.client_ip ?? null).sort(),
+      ["from-option 198.51.100.7", null],
+    );
+    assert.deepEqual(t.errors.map((e) => e.error.message), ["no address"]);
+  } finally {
+    await server.close();
+  }
+});
+
 Deno.test("xrayNodeListener() answers Sampled=? and leaves unsampled responses untouched", async () => {
   const t = testTracer({
     sampler: { shouldSample: () => ({ sampled: false }) },
