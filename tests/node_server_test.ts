@@ -768,7 +768,7 @@ Deno.test("xrayNodeListener() with flush: true delivers each segment once it has
   try {
     await (await fetch(`${app.url}/`, { headers: TRACE })).text();
     await app.closed(1);
-    for (let i = 0; i < 200 && t.sender.raw.length === 0; i++) {
+    for (let i = 0; i < 2000 && t.sender.raw.length === 0; i++) {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
     assert.equal(t.sender.raw.length, 1);
