@@ -1,4 +1,4 @@
-// matrix: deno,node,bun,deno-npm — the mongodb driver and mongodb-mock-server need node:net sockets, which workerd lacks
+// matrix: deno,node,bun,deno-npm — mongodb-mock-server listens with node:net and loads through require() from node_modules, neither of which workerd has
 import assert from "node:assert/strict";
 import { EventEmitter } from "node:events";
 import { MongoClient, MongoServerError } from "mongodb";
