@@ -91,6 +91,7 @@ export async function startMockServer(
         maxWireVersion: 21,
         minWireVersion: 0,
         helloOk: true,
+        logicalSessionTimeoutMinutes: 30,
       });
       return;
     }

@@ -375,3 +375,25 @@ Deno.test("traceMongoClient() reports a throwing parent function instead of thro
   await tracer.flush();
   assert.deepEqual(errors, []);
 });
+
+Deno.test("traceMongoClient() leaves commands outside any segment to the tracer's context-missing policy", async () => {
+  const context = createAsyncContext();
+  const strict = testTracer({ context, contextMissing: "RUNTIME_ERROR" });
+  const quiet = testTracer({ context });
+  await withMongo(shopHandler, async (client) => {
+    using _strict = traceMongoClient(client, { parent: strict.tracer });
+    using _quiet = traceMongoClient(client, { parent: context });
+    // RUNTIME_ERROR throws from tracer.current(): reported, never thrown
+    // into the driver, and the command goes through.
+    const rows = await client.db("shop").collection("items").find({})
+      .toArray();
+    assert.equal(rows.length, 1);
+  });
+  assert.deepEqual(
+    strict.errors.map((e) => [e.source, e.error.message]),
+    [["recording", "Cannot find a current segment in the ambient context"]],
+  );
+  assert.deepEqual(quiet.errors, []);
+  assert.equal((await strict.flushed()).length, 0);
+  assert.equal((await quiet.flushed()).length, 0);
+});
