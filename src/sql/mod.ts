@@ -1,0 +1,14 @@
+/**
+ * SQL database clients traced without patching: each wrapper returns an
+ * instrumented view of a client (the original keeps working untraced) that
+ * records every query as a `remote` subsegment named `<database>@<host>`
+ * with the X-Ray `sql` block. Parent explicit (a segment) or ambient (a
+ * tracer with an `xray-edge/als` context).
+ *
+ * @module
+ */
+
+export { redactConnectionString, sanitizeSql } from "./sanitize.ts";
+export type { SqlDialect } from "./sanitize.ts";
+export type { SqlTraceOptions } from "./_query.ts";
+export type { CurrentEntitySource, ParentSource } from "../_parent.ts";
