@@ -26,7 +26,9 @@ export function serviceUrl(kind: "pg" | "mysql"): string {
   const url = process.env[key] ?? fromFile()[key];
   if (!url) {
     throw new Error(
-      `${kind === "pg" ? "PostgreSQL" : "MariaDB"} is not configured (${key}): ${HINT}`,
+      `${
+        kind === "pg" ? "PostgreSQL" : "MariaDB"
+      } is not configured (${key}): ${HINT}`,
     );
   }
   return url;

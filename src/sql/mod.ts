@@ -12,3 +12,5 @@ export { redactConnectionString, sanitizeSql } from "./sanitize.ts";
 export type { SqlDialect } from "./sanitize.ts";
 export type { SqlTraceOptions } from "./_query.ts";
 export type { CurrentEntitySource, ParentSource } from "../_parent.ts";
+export { tracePg, tracePgPool } from "./pg.ts";
+export type { PgClientLike, PgPoolLike, PgTraceOptions } from "./pg.ts";
