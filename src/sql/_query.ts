@@ -48,6 +48,10 @@ export interface VersionCache {
   value?: string;
   /** Whether it was asked already. */
   asked: boolean;
+  /** Reads the version without a round trip (a handshake kept by the driver). */
+  read?: () => string | undefined;
+  /** The database type the version shows (`MariaDB` behind a MySQL driver). */
+  type?: string;
 }
 
 /** One query as the wrappers describe it. */
@@ -166,8 +170,21 @@ export function endQuery(
   error?: unknown,
   failed = error !== undefined,
 ): void {
-  const version = target.version?.value;
-  if (version) sub.setSql({ databaseVersion: version });
+  const cache = target.version;
+  if (cache && cache.value === undefined && cache.read) {
+    try {
+      cache.value = cache.read();
+    } catch {
+      // Not known yet.
+    }
+  }
+  if (cache?.value) {
+    sub.setSql(
+      cache.type
+        ? { databaseVersion: cache.value, databaseType: cache.type }
+        : { databaseVersion: cache.value },
+    );
+  }
   if (failed) {
     const code = errorCode(error);
     if (code !== undefined && typeof error === "object" && error !== null) {

@@ -14,3 +14,5 @@ export type { SqlTraceOptions } from "./_query.ts";
 export type { CurrentEntitySource, ParentSource } from "../_parent.ts";
 export { tracePg, tracePgPool } from "./pg.ts";
 export type { PgClientLike, PgPoolLike, PgTraceOptions } from "./pg.ts";
+export { traceMysql } from "./mysql2.ts";
+export type { MysqlLike, MysqlTraceOptions } from "./mysql2.ts";
