@@ -16,3 +16,5 @@ export { tracePg, tracePgPool } from "./pg.ts";
 export type { PgClientLike, PgPoolLike, PgTraceOptions } from "./pg.ts";
 export { traceMysql } from "./mysql2.ts";
 export type { MysqlLike, MysqlTraceOptions } from "./mysql2.ts";
+export { traceSqlite } from "./sqlite.ts";
+export type { SqliteDatabaseLike, SqliteTraceOptions } from "./sqlite.ts";
