@@ -18,3 +18,5 @@ export { traceMysql } from "./mysql2.ts";
 export type { MysqlLike, MysqlTraceOptions } from "./mysql2.ts";
 export { traceSqlite } from "./sqlite.ts";
 export type { SqliteDatabaseLike, SqliteTraceOptions } from "./sqlite.ts";
+export { traceLibsql } from "./libsql.ts";
+export type { LibsqlClientLike, LibsqlTraceOptions } from "./libsql.ts";
