@@ -20,3 +20,5 @@ export { traceSqlite } from "./sqlite.ts";
 export type { SqliteDatabaseLike, SqliteTraceOptions } from "./sqlite.ts";
 export { traceLibsql } from "./libsql.ts";
 export type { LibsqlClientLike, LibsqlTraceOptions } from "./libsql.ts";
+export { traceD1 } from "./d1.ts";
+export type { D1DatabaseLike, D1TraceOptions } from "./d1.ts";
