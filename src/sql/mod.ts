@@ -22,3 +22,5 @@ export { traceLibsql } from "./libsql.ts";
 export type { LibsqlClientLike, LibsqlTraceOptions } from "./libsql.ts";
 export { traceD1 } from "./d1.ts";
 export type { D1DatabaseLike, D1TraceOptions } from "./d1.ts";
+export { tracePostgres } from "./postgres_js.ts";
+export type { PostgresSqlLike, PostgresTraceOptions } from "./postgres_js.ts";
