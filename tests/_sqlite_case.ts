@@ -2,6 +2,7 @@
 // bun:sqlite, better-sqlite3): the driver's test file gives a factory.
 import assert from "node:assert/strict";
 import { createAsyncContext } from "../src/als.ts";
+import { configFromEnv } from "../mod.ts";
 import { traceSqlite } from "../src/sql/mod.ts";
 import { testTracer } from "./_helpers.ts";
 
@@ -28,7 +29,11 @@ export async function sqliteCase(
   const raw = open(":memory:");
   try {
     const segment = t.tracer.startSegment("api", { sampled: true });
-    const db = traceSqlite(raw, { parent: segment, collectQueries: true });
+    const db = traceSqlite(raw, {
+      parent: segment,
+      collectQueries: configFromEnv({ AWS_XRAY_COLLECT_SQL_QUERIES: "yes" })
+        .collectSqlQueries,
+    });
     const made = db[exec](
       "CREATE TABLE t (id INTEGER PRIMARY KEY, note TEXT UNIQUE)",
     );
@@ -116,7 +121,11 @@ export async function sqliteFileCase(
   options: { close?: (db: AnyDatabase) => void } = {},
 ): Promise<void> {
   const context = createAsyncContext();
-  const t = testTracer({ context });
+  // The tracer follows AWS_XRAY_COLLECT_SQL_QUERIES; a tracer parent passes it on.
+  const t = testTracer({
+    context,
+    env: { AWS_XRAY_COLLECT_SQL_QUERIES: "true" },
+  });
   const raw = open(file);
   try {
     const db = traceSqlite(raw, { parent: t.tracer, filename: file });
@@ -137,6 +146,7 @@ export async function sqliteFileCase(
     assert.equal(subs.length, 1);
     assert.equal(subs[0].name, file.split("/").at(-1));
     assert.equal(subs[0].sql.url, file);
+    assert.equal(subs[0].sql.sanitized_query, "SELECT ? AS three");
   } finally {
     options.close ? options.close(raw) : raw.close();
   }

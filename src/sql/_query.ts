@@ -22,8 +22,10 @@ export interface SqlTraceOptions {
   parent?: ParentSource;
   /**
    * Records `sql.sanitized_query`: the query text with every literal
-   * replaced by `?`. Pass `configFromEnv(env).collectSqlQueries` to follow
-   * `AWS_XRAY_COLLECT_SQL_QUERIES`. @default false
+   * replaced by `?`. With a segment as parent, pass
+   * `configFromEnv(env).collectSqlQueries` to follow
+   * `AWS_XRAY_COLLECT_SQL_QUERIES`. @default the tracer's `collectSqlQueries`
+   * (`AWS_XRAY_COLLECT_SQL_QUERIES`) when `parent` is a tracer, else false
    */
   collectQueries?: boolean;
   /** The subsegment name. @default `<database>@<host>` (the file name for SQLite, the binding name for D1) */
@@ -98,7 +100,9 @@ export function checkOptions(
       }`,
     );
   }
-  return { source: parent, collect: collectQueries === true, name };
+  const fromTracer = (parent as { collectSqlQueries?: unknown } | undefined)
+    ?.collectSqlQueries === true;
+  return { source: parent, collect: collectQueries ?? fromTracer, name };
 }
 
 /** The sampled parent for one query, if any. */
