@@ -201,6 +201,9 @@ Deno.test("traceMysql() traces pools: concurrent queries, pool connections, ambi
     assert.equal(subs.length, 5 + 3);
     subs.forEach(assertSql);
     assert.ok(subs.every((s) => s.parent_id === undefined));
+    // Asked once for the pool (SELECT VERSION()): known by the last query.
+    assert.match(subs.at(-1).sql.database_version, /MariaDB/);
+    assert.equal(subs.at(-1).sql.database_type, "MariaDB");
     assertNoPassword(docs, t.errors);
   } finally {
     await rawPool.end();
