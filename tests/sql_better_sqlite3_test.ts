@@ -1,4 +1,4 @@
-// matrix: deno,node22,bun — better-sqlite3 13 needs Node ≥ 22 (it ships its prebuilt addon in the package)
+// matrix: deno,deno-npm,node22,bun — better-sqlite3 13 needs Node ≥ 22 (it ships its prebuilt addon in the package)
 import { rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

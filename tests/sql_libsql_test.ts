@@ -1,4 +1,4 @@
-// matrix: deno,node,bun — @libsql/client loads its native addon from node_modules (no Workers build for local files)
+// matrix: deno,deno-npm,node,bun — @libsql/client loads its native addon from node_modules (no Workers build for local files)
 import assert from "node:assert/strict";
 import { traceLibsql } from "../src/sql/mod.ts";
 import { testTracer } from "./_helpers.ts";

@@ -1,4 +1,4 @@
-// matrix: deno,node,bun — needs the MariaDB the test task starts (scripts/services.ts)
+// matrix: deno,deno-npm,node,bun — needs the MariaDB the test task starts (scripts/services.ts)
 import assert from "node:assert/strict";
 import mysql from "mysql2";
 import mysqlPromise from "mysql2/promise";

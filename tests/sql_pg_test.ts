@@ -1,4 +1,4 @@
-// matrix: deno,node,bun — needs the PostgreSQL the test task starts (scripts/services.ts)
+// matrix: deno,deno-npm,node,bun — needs the PostgreSQL the test task starts (scripts/services.ts)
 import assert from "node:assert/strict";
 import pg from "pg";
 import Cursor from "pg-cursor";

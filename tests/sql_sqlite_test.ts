@@ -1,4 +1,4 @@
-// matrix: deno,node22 — node:sqlite exists on Deno and Node ≥ 22 (not Node 20, not Bun)
+// matrix: deno,deno-npm,node22 — node:sqlite exists on Deno and Node ≥ 22 (not Node 20, not Bun)
 import { rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
