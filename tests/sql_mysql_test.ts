@@ -60,12 +60,16 @@ Deno.test("traceMysql() traces mysql2/promise connections: query, execute, trans
     assert.equal((duplicate as { code: string }).code, "ER_DUP_ENTRY");
     const syntax = await db.query("SELEC 1").catch((e: unknown) => e);
     assert.equal((syntax as { code: string }).code, "ER_PARSE_ERROR");
+    const statement = await db.prepare(`SELECT note FROM ${name} WHERE id = ?`);
+    const [prepared] = await statement.execute([1]);
+    assert.deepEqual(prepared, [{ note: "one" }]);
+    await statement.close();
     // The original connection keeps working, untraced.
     await raw.query(`DROP TABLE ${name}`);
     segment.end();
     const docs = await t.flushed();
     const subs = subsOf(docs);
-    assert.equal(subs.length, 7);
+    assert.equal(subs.length, 8);
     subs.forEach(assertSql);
     assert.deepEqual(subs.map((s) => s.sql.preparation), [
       "statement",
@@ -75,7 +79,12 @@ Deno.test("traceMysql() traces mysql2/promise connections: query, execute, trans
       "statement",
       "call",
       "statement",
+      "call",
     ]);
+    assert.equal(
+      subs[7].sql.sanitized_query,
+      `SELECT note FROM ${name} WHERE id = ?`,
+    );
     assert.equal(subs[1].sql.sanitized_query, "START TRANSACTION");
     assert.equal(
       subs[4].sql.sanitized_query,
@@ -144,9 +153,19 @@ Deno.test("traceMysql() traces the callback API: query, execute, streamed query"
     // The promise view of a traced connection is traced as well.
     const [rows] = await db.promise().query("SELECT 3 AS three");
     assert.deepEqual(rows, [{ three: 3 }]);
+    const viaPrepared = await new Promise<unknown>((resolve, reject) =>
+      db.prepare("SELECT ? AS q", (error, statement) => {
+        if (error) return reject(error);
+        statement.execute([4], (e: unknown, r: unknown) => {
+          statement.close();
+          return e ? reject(e) : resolve(r);
+        });
+      })
+    );
+    assert.deepEqual(viaPrepared, [{ q: 4 }]);
     segment.end();
     const subs = subsOf(await t.flushed());
-    assert.equal(subs.length, 6);
+    assert.equal(subs.length, 7);
     subs.forEach(assertSql);
     assert.deepEqual(subs.map((s) => s.fault === true), [
       false,
@@ -155,7 +174,9 @@ Deno.test("traceMysql() traces the callback API: query, execute, streamed query"
       false,
       true,
       false,
+      false,
     ]);
+    assert.equal(subs[6].sql.preparation, "call");
     assert.equal(subs[1].sql.preparation, "call");
   } finally {
     await new Promise((resolve) => raw.end(resolve));

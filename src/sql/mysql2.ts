@@ -228,6 +228,42 @@ function wrap<T extends MysqlLike>(
         );
     }
   }
+  const prepare = o.prepare;
+  if (typeof prepare === "function") {
+    // A prepared statement's execute() is one subsegment (`call`).
+    methods.prepare = (...args: unknown[]) => {
+      const info = describe(args, "call");
+      const wrapStatement = (statement: unknown): unknown => {
+        const execute = (statement as { execute?: unknown } | null)?.execute;
+        return typeof execute === "function"
+          ? proxyWith(statement as object, {
+            execute: (...more: unknown[]) =>
+              traced(
+                execute as (...a: unknown[]) => unknown,
+                statement as object,
+                options,
+                target,
+                more,
+                info,
+              ),
+          })
+          : statement;
+      };
+      const last = args.findLastIndex((a) => typeof a === "function");
+      if (last !== -1) {
+        const callback = args[last] as (...a: unknown[]) => unknown;
+        const copy = args.slice();
+        copy[last] = (error: unknown, statement: unknown, ...rest: unknown[]) =>
+          callback(error, wrapStatement(statement), ...rest);
+        return (prepare as (...a: unknown[]) => unknown).apply(object, copy);
+      }
+      const result = (prepare as (...a: unknown[]) => unknown).apply(
+        object,
+        args,
+      );
+      return result instanceof Promise ? result.then(wrapStatement) : result;
+    };
+  }
   if (isPool) {
     const getConnection = o.getConnection as (...a: unknown[]) => unknown;
     const wrapConnection = (connection: unknown): unknown =>
@@ -281,7 +317,8 @@ function connectionTarget(connection: Internals, pool: SqlTarget): SqlTarget {
  * Traces a mysql2 connection or pool, from the callback API
  * (`mysql.createConnection`, `createPool`) or `mysql2/promise`: returns a
  * view whose `query` and `execute` (a prepared statement: `preparation:
- * "call"`), `beginTransaction` / `commit` / `rollback` each record one
+ * "call"`), `execute` on statements from `prepare()`, and
+ * `beginTransaction` / `commit` / `rollback` each record one
  * `remote` subsegment named `<database>@<host>` with the `sql` block.
  * Connections from `pool.getConnection()` and `.promise()` views are
  * traced the same way. Callback, promise and streamed (event) forms are
