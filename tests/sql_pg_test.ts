@@ -139,7 +139,7 @@ Deno.test("tracePg() records driver errors as faults with the SQLSTATE and rethr
   }
 });
 
-Deno.test("tracePg() traces callback queries and a pg-cursor as one subsegment", async () => {
+Deno.test("tracePg() traces callback queries (argument or config callback) and a pg-cursor as one subsegment", async () => {
   const t = testTracer();
   const raw = await connected();
   try {
@@ -154,6 +154,14 @@ Deno.test("tracePg() traces callback queries and a pg-cursor as one subsegment",
       )
     );
     assert.deepEqual(viaCallback, [{ n: 7 }]);
+    const viaConfigCallback = await new Promise<unknown>((resolve, reject) =>
+      db.query({
+        text: "SELECT 8 AS n",
+        callback: (error: Error | null, result: { rows: unknown[] }) =>
+          error ? reject(error) : resolve(result.rows),
+      } as unknown as string)
+    );
+    assert.deepEqual(viaConfigCallback, [{ n: 8 }]);
     const cursor = db.query(
       new Cursor("SELECT g FROM generate_series(1, 10) g"),
     );
@@ -163,9 +171,10 @@ Deno.test("tracePg() traces callback queries and a pg-cursor as one subsegment",
     await cursor.close();
     segment.end();
     const subs = subsOf(await t.flushed());
-    assert.equal(subs.length, 2);
+    assert.equal(subs.length, 3);
+    assert.equal(subs[1].sql.sanitized_query, "SELECT ? AS n");
     assert.equal(
-      subs[1].sql.sanitized_query,
+      subs[2].sql.sanitized_query,
       "SELECT g FROM generate_series(?, ?) g",
     );
     assert.ok(subs.every((s) => s.end_time !== undefined && !s.in_progress));

@@ -148,9 +148,7 @@ function tracedQuery(
 ): unknown {
   const first = args[0] as { submit?: unknown; callback?: unknown } | null;
   const parent = first == null ? undefined : parentOf(options);
-  if (!parent || (typeof first === "object" && first?.callback)) {
-    return Reflect.apply(original, self, args);
-  }
+  if (!parent) return Reflect.apply(original, self, args);
   ask();
   const sub = startQuery(parent, options, target, describe(args));
   // Submittables (pg-cursor, pg-query-stream, Query): one subsegment from
@@ -174,6 +172,30 @@ function tracedQuery(
       });
     } else endQuery(sub, target);
     return result;
+  }
+  // A config object carrying its own callback: a copy with ours.
+  if (
+    typeof first === "object" && typeof first?.callback === "function" &&
+    typeof first.submit !== "function"
+  ) {
+    const callback = first.callback as (
+      error: unknown,
+      result: unknown,
+    ) => void;
+    const copy = args.slice();
+    copy[0] = {
+      ...first,
+      callback(this: unknown, error: unknown, result: unknown) {
+        endQuery(sub, target, error ?? undefined, error != null);
+        return callback.call(this, error, result);
+      },
+    };
+    try {
+      return Reflect.apply(original, self, copy);
+    } catch (error) {
+      endQuery(sub, target, error, true);
+      throw error;
+    }
   }
   const last = typeof args[2] === "function"
     ? 2
