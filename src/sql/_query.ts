@@ -243,13 +243,20 @@ export function runQuery<T>(
   return result;
 }
 
+/** Whether `value` is a promise or another thenable (drivers may use their own Promise). */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value instanceof Promise ||
+    (typeof value === "object" && value !== null &&
+      typeof (value as { then?: unknown }).then === "function");
+}
+
 /** Ends `sub` when `result` settles (at once when it is not a promise). */
 export function settle(
   sub: Subsegment,
   target: SqlTarget,
   result: unknown,
 ): void {
-  if (result instanceof Promise) {
+  if (isThenable(result)) {
     result.then(
       () => endQuery(sub, target),
       (error) => endQuery(sub, target, error, true),

@@ -163,27 +163,26 @@ function traced(
     endQuery(sub, target, error, true);
     throw error;
   }
-  if (result instanceof Promise) {
-    settle(sub, target, result);
-    return result;
-  }
   // A command used as an event emitter (rows streamed): ends on 'end'. The
   // error is taken only when the caller listens for it too (attached in the
   // same tick), so an unhandled error still behaves as without tracing.
+  // Checked first: mysql2's commands have a `then` that throws on purpose.
   const emitter = result as EmitterLike | undefined;
-  if (typeof emitter?.once === "function") {
-    let failure: unknown;
-    let failed = false;
-    emitter.once("end", () => endQuery(sub, target, failure, failed));
-    queueMicrotask(() => {
-      if ((emitter.listenerCount?.("error") ?? 0) > 0) {
-        emitter.once!("error", (error) => {
-          failure = error;
-          failed = true;
-        });
-      }
-    });
-  } else endQuery(sub, target);
+  if (typeof emitter?.once !== "function") {
+    settle(sub, target, result);
+    return result;
+  }
+  let failure: unknown;
+  let failed = false;
+  emitter.once("end", () => endQuery(sub, target, failure, failed));
+  queueMicrotask(() => {
+    if ((emitter.listenerCount?.("error") ?? 0) > 0) {
+      emitter.once!("error", (error) => {
+        failure = error;
+        failed = true;
+      });
+    }
+  });
   return result;
 }
 
