@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import pg from "pg";
 import Cursor from "pg-cursor";
+import QueryStream from "pg-query-stream";
 import { createAsyncContext } from "../src/als.ts";
 import { tracePg, tracePgPool } from "../src/sql/mod.ts";
 import { testTracer } from "./_helpers.ts";
@@ -178,6 +179,43 @@ Deno.test("tracePg() traces callback queries (argument or config callback) and a
       "SELECT g FROM generate_series(?, ?) g",
     );
     assert.ok(subs.every((s) => s.end_time !== undefined && !s.in_progress));
+  } finally {
+    await raw.end();
+  }
+});
+
+Deno.test("tracePg() records a pg-query-stream as one subsegment, also when it fails", async () => {
+  const t = testTracer();
+  const raw = await connected();
+  try {
+    const segment = t.tracer.startSegment("api", { sampled: true });
+    const db = tracePg(raw, { parent: segment });
+    let count = 0;
+    for await (
+      const _row of db.query(
+        new QueryStream("SELECT g FROM generate_series(1, 25) g", [], {
+          batchSize: 10,
+        }),
+      )
+    ) count++;
+    assert.equal(count, 25);
+    const failing = db.query(new QueryStream("SELEC broken"));
+    const error = await (async () => {
+      try {
+        for await (const _row of failing) count++;
+      } catch (e) {
+        return e;
+      }
+    })();
+    assert.equal((error as { code: string }).code, "42601");
+    // The client is still usable afterwards.
+    await db.query("SELECT 1");
+    segment.end();
+    const subs = subsOf(await t.flushed());
+    assert.equal(subs.length, 3);
+    assert.deepEqual(subs.map((s) => s.fault === true), [false, true, false]);
+    assert.match(subs[1].cause.exceptions[0].message, /^42601: /);
+    assert.ok(subs.every((s) => s.end_time !== undefined));
   } finally {
     await raw.end();
   }

@@ -152,11 +152,16 @@ function tracedQuery(
   ask();
   const sub = startQuery(parent, options, target, describe(args));
   // Submittables (pg-cursor, pg-query-stream, Query): one subsegment from
-  // submit to the end of the portal; the error, if any, is kept on `_error`.
+  // submit to the end of the portal ('end'), or to 'close' for a stream
+  // destroyed early or failed. The error is read where they keep it
+  // (`_error`, the stream's cursor, `errored`): listening for 'error' would
+  // change what an unhandled error does.
   if (typeof first === "object" && typeof first?.submit === "function") {
     const emitter = first as {
       once?: (event: string, fn: () => void) => unknown;
       _error?: unknown;
+      errored?: unknown;
+      cursor?: { _error?: unknown };
     };
     let result: unknown;
     try {
@@ -166,10 +171,16 @@ function tracedQuery(
       throw error;
     }
     if (typeof emitter.once === "function") {
-      emitter.once("end", () => {
-        const error = emitter._error;
+      let open = true;
+      const finish = (): void => {
+        if (!open) return;
+        open = false;
+        const error = emitter._error ?? emitter.cursor?._error ??
+          emitter.errored;
         endQuery(sub, target, error ?? undefined, error != null);
-      });
+      };
+      emitter.once("end", finish);
+      emitter.once("close", finish);
     } else endQuery(sub, target);
     return result;
   }
