@@ -84,7 +84,7 @@ Deno.test("tracePostgres() traces tagged templates, unsafe, transactions, errors
   }
 });
 
-Deno.test("tracePostgres() records a cursor and a forEach as one subsegment each; ambient and unsampled parents", async () => {
+Deno.test("tracePostgres() records a cursor and a forEach as one subsegment each; concurrent queries, ambient and unsampled parents", async () => {
   const context = createAsyncContext();
   const t = testTracer({ context });
   const raw = await connected();
@@ -105,6 +105,10 @@ Deno.test("tracePostgres() records a cursor and a forEach as one subsegment each
         assert.ok(rows.length <= 4);
       }
       await sql`SELECT g FROM generate_series(1, 5) g`.forEach(() => each++);
+      const concurrent = await Promise.all(
+        [1, 2, 3].map((i) => sql`SELECT ${i}::int AS n`),
+      );
+      assert.deepEqual(concurrent.map((r) => r[0].n), [1, 2, 3]);
       const reserved = await sql.reserve();
       try {
         await reserved`SELECT 2`;
@@ -118,7 +122,7 @@ Deno.test("tracePostgres() records a cursor and a forEach as one subsegment each
     const docs = await t.flushed();
     assert.equal(docs.length, 1);
     const subs = subsOf(docs);
-    assert.equal(subs.length, 3);
+    assert.equal(subs.length, 6);
     assert.ok(subs.every((s) => s.end_time !== undefined));
   } finally {
     await raw.end();
