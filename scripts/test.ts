@@ -4,6 +4,7 @@
 // Prints one `<runtime>: N passed, N failed` line per runtime and one grand
 // total `N passed, N failed` at the end (CI reads it).
 import { MATRIX_RUNTIMES, planTests } from "./matrix.ts";
+import * as services from "./services.ts";
 
 const deno = Deno.execPath();
 const perRuntime: string[] = [];
@@ -76,6 +77,20 @@ await step("JSR rules (no slow types)", [
   "--allow-dirty",
   "--quiet",
 ]);
+// PostgreSQL and MariaDB for the SQL suites (installed when missing), up for
+// every suite below and stopped at the end; their URLs go to the children
+// through the environment. A failure here is printed and the SQL suites then
+// fail with their hint.
+console.log("\n== services: PostgreSQL and MariaDB (scripts/services.ts)");
+try {
+  for (const [key, value] of Object.entries(await services.start())) {
+    Deno.env.set(key, value);
+  }
+} catch (error) {
+  stepFailed = true;
+  console.log(`== services FAILED: ${(error as Error).message}`);
+}
+
 // Test files whose matrix header or folder leaves Deno out (e.g. tests/bun/)
 // are not handed to `deno test`.
 const denoTests = (await planTests())
@@ -104,6 +119,10 @@ for (const runtime of MATRIX_RUNTIMES) {
     pattern: new RegExp(`matrix ${runtime}: (\\d+) passed, (\\d+) failed`),
   });
 }
+
+await services.stop().catch((error) =>
+  console.log(`== services: stopping failed: ${(error as Error).message}`)
+);
 
 if (stepFailed && failed === 0) failed = 1;
 console.log("");
