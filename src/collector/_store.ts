@@ -1,0 +1,269 @@
+// The collector's storage: one SQLite database (a file or `:memory:`) with a
+// row per document and a row per trace holding its current summary. Retention
+// keeps at most `maxTraces` traces and `maxBytes` of document text, dropping
+// the traces that arrived first.
+
+import { openSqlite, type SqlDatabase, type SqlStatement } from "./_sqlite.ts";
+import {
+  assembleTrace,
+  type StoredDocument,
+  summarizeTrace,
+  type TraceSummary,
+} from "./_trace.ts";
+
+/** A validated document ready to store. */
+export interface IncomingDocument {
+  traceId: string;
+  id: string;
+  inProgress: boolean;
+  endTime: number | undefined;
+  body: string;
+}
+
+/** What one `put` did. */
+export interface PutResult {
+  /** New or replacing documents written. */
+  stored: number;
+  /** Exact repeats of a stored final document (kept once). */
+  duplicates: number;
+  /** In-progress versions arriving after the final one (ignored). */
+  stale: number;
+  /** Traces dropped to keep within the retention caps. */
+  evicted: number;
+}
+
+/** A trace row for listing. */
+export interface TraceRow {
+  traceId: string;
+  summary: TraceSummary;
+}
+
+/** The store. */
+export interface Store {
+  put(documents: readonly IncomingDocument[]): PutResult;
+  /** Summaries of traces starting in [start, end] (epoch seconds), newest first. */
+  summaries(start: number, end: number): IterableIterator<TraceRow>;
+  /** The stored documents of a trace (empty when unknown). */
+  documents(traceId: string): StoredDocument[];
+  /** Trace ids starting in [start, end], newest first, at most `limit`. */
+  traceIds(start: number, end: number, limit: number): string[];
+  counts(): { traces: number; documents: number; bytes: number };
+  close(): void;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS traces (
+  trace_id TEXT PRIMARY KEY,
+  seq INTEGER NOT NULL,
+  start_time REAL NOT NULL,
+  bytes INTEGER NOT NULL,
+  documents INTEGER NOT NULL,
+  revision INTEGER NOT NULL,
+  summary TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS traces_seq ON traces(seq);
+CREATE INDEX IF NOT EXISTS traces_start ON traces(start_time);
+CREATE TABLE IF NOT EXISTS documents (
+  trace_id TEXT NOT NULL,
+  id TEXT NOT NULL,
+  in_progress INTEGER NOT NULL,
+  end_time REAL,
+  bytes INTEGER NOT NULL,
+  body TEXT NOT NULL,
+  PRIMARY KEY (trace_id, id)
+);
+`;
+
+/** Options for {@linkcode openStore}. */
+export interface StoreOptions {
+  /** A database file path, or `:memory:`. */
+  path: string;
+  maxTraces: number;
+  maxBytes: number;
+}
+
+/** Opens the store, creating its tables when missing. */
+export async function openStore(options: StoreOptions): Promise<Store> {
+  const db: SqlDatabase = await openSqlite(options.path);
+  if (options.path !== ":memory:") {
+    try {
+      db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
+    } catch {
+      // Not every file system supports WAL; the default journal works too.
+    }
+  }
+  db.exec(SCHEMA);
+  const q = (sql: string): SqlStatement => db.prepare(sql);
+  const getDoc = q(
+    "SELECT in_progress, end_time, body FROM documents WHERE trace_id = ? AND id = ?",
+  );
+  const upsertDoc = q(
+    "INSERT OR REPLACE INTO documents (trace_id, id, in_progress, end_time, bytes, body) VALUES (?, ?, ?, ?, ?, ?)",
+  );
+  const docsOf = q(
+    "SELECT id, body FROM documents WHERE trace_id = ? ORDER BY rowid",
+  );
+  const getTrace = q(
+    "SELECT seq, revision FROM traces WHERE trace_id = ?",
+  );
+  const upsertTrace = q(
+    "INSERT OR REPLACE INTO traces (trace_id, seq, start_time, bytes, documents, revision, summary) VALUES (?, ?, ?, ?, ?, ?, ?)",
+  );
+  const traceTotals = q(
+    "SELECT COALESCE(SUM(bytes), 0) AS bytes, COUNT(*) AS n FROM documents WHERE trace_id = ?",
+  );
+  const oldest = q("SELECT trace_id FROM traces ORDER BY seq LIMIT ?");
+  const deleteTrace = q("DELETE FROM traces WHERE trace_id = ?");
+  const deleteDocs = q("DELETE FROM documents WHERE trace_id = ?");
+  const inRange = q(
+    "SELECT trace_id, summary FROM traces WHERE start_time >= ? AND start_time <= ? ORDER BY start_time DESC",
+  );
+  const idsInRange = q(
+    "SELECT trace_id FROM traces WHERE start_time >= ? AND start_time <= ? ORDER BY start_time DESC LIMIT ?",
+  );
+  const totals = db.prepare(
+    "SELECT COUNT(*) AS traces, COALESCE(SUM(documents), 0) AS documents, COALESCE(SUM(bytes), 0) AS bytes FROM traces",
+  ).get()!;
+  let traceCount = Number(totals.traces);
+  let documentCount = Number(totals.documents);
+  let byteCount = Number(totals.bytes);
+  let seq = Number(
+    db.prepare("SELECT COALESCE(MAX(seq), 0) AS seq FROM traces").get()!.seq,
+  );
+
+  function refresh(traceId: string): void {
+    const before = getTrace.get(traceId);
+    const rows = docsOf.all(traceId) as unknown as StoredDocument[];
+    const t = traceTotals.get(traceId)!;
+    const revision = before ? Number(before.revision) + 1 : 1;
+    const summary = summarizeTrace(assembleTrace(traceId, rows), revision);
+    const bytes = Number(t.bytes);
+    const n = Number(t.n);
+    if (before) {
+      const old = db.prepare(
+        "SELECT bytes, documents FROM traces WHERE trace_id = ?",
+      ).get(traceId)!;
+      byteCount -= Number(old.bytes);
+      documentCount -= Number(old.documents);
+    } else {
+      traceCount++;
+    }
+    byteCount += bytes;
+    documentCount += n;
+    upsertTrace.run(
+      traceId,
+      before ? Number(before.seq) : ++seq,
+      summary.StartTime,
+      bytes,
+      n,
+      revision,
+      JSON.stringify(summary),
+    );
+  }
+
+  function evict(): number {
+    let evicted = 0;
+    while (
+      traceCount > 0 &&
+      (traceCount > options.maxTraces || byteCount > options.maxBytes)
+    ) {
+      const over = Math.max(1, traceCount - options.maxTraces);
+      const victims = oldest.all(Math.min(over, 500));
+      if (victims.length === 0) break;
+      for (const v of victims) {
+        const id = String(v.trace_id);
+        const row = db.prepare(
+          "SELECT bytes, documents FROM traces WHERE trace_id = ?",
+        ).get(id);
+        if (row) {
+          byteCount -= Number(row.bytes);
+          documentCount -= Number(row.documents);
+          traceCount--;
+        }
+        deleteDocs.run(id);
+        deleteTrace.run(id);
+        evicted++;
+        if (
+          traceCount <= options.maxTraces && byteCount <= options.maxBytes
+        ) break;
+      }
+    }
+    return evicted;
+  }
+
+  return {
+    put(documents: readonly IncomingDocument[]): PutResult {
+      const result: PutResult = {
+        stored: 0,
+        duplicates: 0,
+        stale: 0,
+        evicted: 0,
+      };
+      if (documents.length === 0) return result;
+      const touched = new Set<string>();
+      db.exec("BEGIN");
+      try {
+        for (const doc of documents) {
+          const existing = getDoc.get(doc.traceId, doc.id);
+          if (existing && Number(existing.in_progress) === 0) {
+            if (doc.inProgress) {
+              result.stale++;
+              continue;
+            }
+            if (existing.body === doc.body) {
+              result.duplicates++;
+              continue;
+            }
+          }
+          upsertDoc.run(
+            doc.traceId,
+            doc.id,
+            doc.inProgress ? 1 : 0,
+            doc.endTime ?? null,
+            doc.body.length,
+            doc.body,
+          );
+          touched.add(doc.traceId);
+          result.stored++;
+        }
+        for (const traceId of touched) refresh(traceId);
+        result.evicted = evict();
+        db.exec("COMMIT");
+      } catch (e) {
+        try {
+          db.exec("ROLLBACK");
+        } catch {
+          // Nothing to roll back.
+        }
+        throw e;
+      }
+      return result;
+    },
+    *summaries(start: number, end: number): IterableIterator<TraceRow> {
+      // Read in one go: the statement must not stay open across yields while
+      // writes happen.
+      const rows = inRange.all(start, end);
+      for (const row of rows) {
+        yield {
+          traceId: String(row.trace_id),
+          summary: JSON.parse(String(row.summary)),
+        };
+      }
+    },
+    documents(traceId: string): StoredDocument[] {
+      return docsOf.all(traceId).map((r) => ({
+        id: String(r.id),
+        body: String(r.body),
+      }));
+    },
+    traceIds(start: number, end: number, limit: number): string[] {
+      return idsInRange.all(start, end, limit).map((r) => String(r.trace_id));
+    },
+    counts() {
+      return { traces: traceCount, documents: documentCount, bytes: byteCount };
+    },
+    close(): void {
+      db.close();
+    },
+  };
+}
