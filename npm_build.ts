@@ -33,6 +33,12 @@ const PEER_PATTERNS: RegExp[] = [
   /^@cloudflare\/workers-types$/,
 ];
 
+/** Executables: npm `bin` name → source file (compiled with the exports). */
+export const BINS: Record<string, string> = {
+  // `npx xray-edge collector`: the local collector and trace viewer.
+  "xray-edge": "./src/collector/main.ts",
+};
+
 interface DenoJson {
   name: string;
   version: string;
@@ -183,7 +189,7 @@ export async function buildNpm(): Promise<Record<string, unknown>> {
     env: { RUST_BACKTRACE: "0", NO_COLOR: "1" },
   }).output();
 
-  await runTsc(Object.values(deno.exports));
+  await runTsc([...Object.values(deno.exports), ...Object.values(BINS)]);
 
   const bareJs = new Set<string>();
   const bareTypes = new Set<string>();
@@ -237,6 +243,12 @@ export async function buildNpm(): Promise<Record<string, unknown>> {
     type: "module",
     sideEffects: false,
     exports: packageExports(deno.exports),
+    bin: Object.fromEntries(
+      Object.entries(BINS).map(([name, source]) => [
+        name,
+        `${distStem(source)}.js`,
+      ]),
+    ),
     files: ["dist"],
     engines: { node: ">=20" },
   };
