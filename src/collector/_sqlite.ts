@@ -42,14 +42,14 @@ export async function openSqlite(path: string): Promise<SqlDatabase> {
   const g = globalThis as any;
   let native: NativeDatabase;
   if (g.Bun !== undefined) {
+    // A variable specifier: Deno and TypeScript cannot resolve `bun:` URLs.
     const specifier = "bun:sqlite";
     const mod = await import(specifier);
     native = new mod.Database(path, { create: true, strict: true });
   } else {
     let mod;
     try {
-      const specifier = "node:sqlite";
-      mod = await import(specifier);
+      mod = await import("node:sqlite");
     } catch (e) {
       throw new Error(
         `Cannot open the collector's store as this runtime has no node:sqlite (Deno 2.2+, Node 22.5+ or Bun are needed): ${
