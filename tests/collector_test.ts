@@ -846,3 +846,41 @@ Deno.test("collector CLI: prints the viewer URL and serves", async () => {
   );
   assert.match(help.join("\n"), /--rules FILE/);
 });
+
+Deno.test("collector: bodies beyond the in-flight budget are answered 429 ThrottledException, which senders retry", async () => {
+  const collector = await createCollector({
+    maxInflightBytes: 1000,
+    maxBodyBytes: 100_000,
+  });
+  try {
+    const body = JSON.stringify({
+      TraceSegmentDocuments: [
+        JSON.stringify(
+          segment({ metadata: { default: { pad: "x".repeat(2000) } } }),
+        ),
+      ],
+    });
+    const response = await collector.fetch(
+      new Request("http://collector/TraceSegments", { method: "POST", body }),
+    );
+    assert.equal(response.status, 429);
+    assert.equal(
+      response.headers.get("x-amzn-errortype"),
+      "ThrottledException",
+    );
+    assert.equal(collector.stats().http.throttled, 1);
+    // The budget is given back: a small body still goes through.
+    const small = await collector.fetch(
+      new Request("http://collector/TraceSegments", {
+        method: "POST",
+        body: JSON.stringify({
+          TraceSegmentDocuments: [JSON.stringify(segment())],
+        }),
+      }),
+    );
+    assert.equal(small.status, 200);
+    assert.equal(collector.stats().store.traces, 1);
+  } finally {
+    collector.close();
+  }
+});

@@ -27,6 +27,12 @@ export interface CollectorOptions {
   maxBytes?: number;
   /** HTTP request bodies over this are answered 413. @default 8388608 (8 MiB) */
   maxBodyBytes?: number;
+  /**
+   * Request bodies being read at once may hold at most this much; beyond it
+   * requests are answered 429 `ThrottledException` (senders retry).
+   * @default 67108864 (64 MiB)
+   */
+  maxInflightBytes?: number;
   /** Datagrams waiting to be stored beyond this are dropped (and counted). @default 16777216 */
   maxQueuedBytes?: number;
   /** Sampling rules served to `centralizedSampler` (the `localSampler` format). @default 1 request/s + 5 % */
@@ -54,6 +60,7 @@ export interface CollectorStats {
   http: {
     requests: number;
     tooLarge: number;
+    throttled: number;
     badJson: number;
     badRequests: number;
     notFound: number;
@@ -130,7 +137,17 @@ function positiveOption(
   return value;
 }
 
-async function readBody(request: Request, limit: number): Promise<string> {
+/** Shared accounting of body bytes being read, across requests. */
+interface Inflight {
+  take(bytes: number): boolean;
+  give(bytes: number): void;
+}
+
+async function readBody(
+  request: Request,
+  limit: number,
+  inflight: Inflight,
+): Promise<string> {
   const declared = Number(request.headers.get("content-length") ?? "0");
   if (declared > limit) {
     await request.body?.cancel().catch(() => {});
@@ -144,19 +161,32 @@ async function readBody(request: Request, limit: number): Promise<string> {
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel().catch(() => {});
-      throw new HttpError(
-        413,
-        "RequestEntityTooLarge",
-        `Request body over ${limit} bytes`,
-      );
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > limit) {
+        await reader.cancel().catch(() => {});
+        throw new HttpError(
+          413,
+          "RequestEntityTooLarge",
+          `Request body over ${limit} bytes`,
+        );
+      }
+      if (!inflight.take(value.byteLength)) {
+        size -= value.byteLength;
+        await reader.cancel().catch(() => {});
+        throw new HttpError(
+          429,
+          "ThrottledException",
+          "Too much data in flight: retry later",
+        );
+      }
+      chunks.push(value);
     }
-    chunks.push(value);
+  } finally {
+    inflight.give(size);
   }
   const all = new Uint8Array(size);
   let at = 0;
@@ -248,6 +278,12 @@ export async function createCollector(
     "maxQueuedBytes",
     16 * 1024 * 1024,
   );
+  const maxInflightBytes = positiveOption(
+    options,
+    "maxInflightBytes",
+    64 * 1024 * 1024,
+  );
+  let inflightBytes = 0;
   const database = options.database ?? ":memory:";
   if (typeof database !== "string" || database === "") {
     throw new RangeError(
@@ -275,6 +311,7 @@ export async function createCollector(
   const http = {
     requests: 0,
     tooLarge: 0,
+    throttled: 0,
     badJson: 0,
     badRequests: 0,
     notFound: 0,
@@ -407,8 +444,19 @@ export async function createCollector(
 
   // -- HTTP routes ----------------------------------------------------------
 
+  const inflight: Inflight = {
+    take(bytes: number): boolean {
+      if (inflightBytes + bytes > maxInflightBytes) return false;
+      inflightBytes += bytes;
+      return true;
+    },
+    give(bytes: number): void {
+      inflightBytes -= bytes;
+    },
+  };
+
   async function readJson(request: Request): Promise<Json> {
-    const text = await readBody(request, maxBodyBytes);
+    const text = await readBody(request, maxBodyBytes, inflight);
     if (text.trim() === "") return {};
     try {
       return JSON.parse(text);
@@ -639,6 +687,7 @@ export async function createCollector(
     } catch (e) {
       if (e instanceof HttpError) {
         if (e.status === 413) http.tooLarge++;
+        else if (e.status === 429) http.throttled++;
         else http.badRequests++;
         return errorResponse(e);
       }
