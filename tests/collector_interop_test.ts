@@ -311,3 +311,54 @@ Deno.test("AWS X-Ray SDK for Python: its UDP emitter delivers to the collector",
     await running.close();
   }
 });
+
+const PYTHON_SAMPLING = `
+import os, time
+from aws_xray_sdk.core import xray_recorder
+xray_recorder.configure(service="py-app", sampling=True, context_missing="LOG_ERROR",
+                        daemon_address=os.environ["AWS_XRAY_DAEMON_ADDRESS"])
+sampler = xray_recorder.sampler
+sampler.start()
+for i in range(100):
+    if any(r.name == "hello" for r in sampler._cache.rules):
+        break
+    time.sleep(0.1)
+print(sampler.should_trace({"service": "x", "method": "GET", "path": "/hello"}))
+print(sampler.should_trace({"service": "x", "method": "GET", "path": "/other"}))
+`;
+
+Deno.test("AWS X-Ray SDK for Python: its centralized sampler takes the collector's rules file", async () => {
+  const running = await startCollector({
+    port: 0,
+    database: ":memory:",
+    rules: {
+      version: 2,
+      default: { fixed_target: 0, rate: 0 },
+      rules: [{
+        description: "hello",
+        host: "*",
+        http_method: "GET",
+        url_path: "/hello",
+        fixed_target: 0,
+        rate: 1,
+      }],
+    },
+  });
+  try {
+    const out = await new Deno.Command("python3", {
+      args: ["-c", PYTHON_SAMPLING],
+      env: { AWS_XRAY_DAEMON_ADDRESS: `127.0.0.1:${running.port}` },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.success, true, new TextDecoder().decode(out.stderr));
+    // should_trace answers the matching rule's name when sampled, False when not.
+    assert.deepEqual(
+      new TextDecoder().decode(out.stdout).trim().split("\n"),
+      ["hello", "False"],
+    );
+    assert.ok(running.collector.stats().sampling.rules >= 1);
+  } finally {
+    await running.close();
+  }
+});
