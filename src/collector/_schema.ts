@@ -20,6 +20,26 @@ function regex(source: string): RegExp {
   return re;
 }
 
+// Names repeat (services, operations) and the name pattern is a long Unicode
+// class: remember recent answers per pattern, in bounded maps.
+const seen = new Map<string, Map<string, boolean>>();
+
+function matchesPattern(source: string, value: string): boolean {
+  if (value.length > 256) return regex(source).test(value);
+  let answers = seen.get(source);
+  if (!answers) {
+    answers = new Map();
+    seen.set(source, answers);
+  }
+  let ok = answers.get(value);
+  if (ok === undefined) {
+    ok = regex(source).test(value);
+    if (answers.size >= 4096) answers.clear();
+    answers.set(value, ok);
+  }
+  return ok;
+}
+
 function typeOf(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "array";
@@ -46,11 +66,36 @@ function resolve(root: Schema, ref: string): Schema {
   return node as Schema;
 }
 
+/** Where in the document the check is: keys and indexes, joined on error only. */
+type Path = (string | number)[];
+
+function where(path: Path): string {
+  let out = "";
+  for (const part of path) {
+    out += typeof part === "number"
+      ? `[${part}]`
+      : out === ""
+      ? part
+      : `.${part}`;
+  }
+  return out;
+}
+
+/** The length in code points, computed only when the UTF-16 length cannot decide. */
+function lengthOutside(value: string, min: number, max: number): number {
+  const units = value.length;
+  const least = Math.ceil(units / 2);
+  if (units >= min && least >= min && units <= max) return -1;
+  if (units < min || least > max) return units < min ? units : least;
+  const points = [...value].length;
+  return points < min || points > max ? points : -1;
+}
+
 function check(
   root: Schema,
   schema: Schema,
   value: unknown,
-  path: string,
+  path: Path,
   out: string[],
 ): void {
   if (out.length >= 5) return;
@@ -60,45 +105,56 @@ function check(
   }
   const type = schema.type;
   if (type !== undefined) {
-    const types = Array.isArray(type) ? type as string[] : [type as string];
-    if (!types.some((t) => hasType(value, t))) {
-      out.push(`${path} must be ${types.join(" or ")}`);
+    const ok = Array.isArray(type)
+      ? (type as string[]).some((t) => hasType(value, t))
+      : hasType(value, type as string);
+    if (!ok) {
+      out.push(
+        `${where(path)} must be ${
+          Array.isArray(type) ? type.join(" or ") : type
+        }`,
+      );
       return;
     }
   }
   if (Array.isArray(schema.enum) && !schema.enum.includes(value)) {
-    out.push(`${path} must be one of ${JSON.stringify(schema.enum)}`);
+    out.push(`${where(path)} must be one of ${JSON.stringify(schema.enum)}`);
   }
   if (typeof value === "string") {
-    const length = typeof schema.minLength === "number" ||
-        typeof schema.maxLength === "number"
-      ? [...value].length
-      : 0;
-    if (typeof schema.minLength === "number" && length < schema.minLength) {
-      out.push(`${path} must have at least ${schema.minLength} characters`);
-    }
-    if (typeof schema.maxLength === "number" && length > schema.maxLength) {
-      out.push(`${path} must have at most ${schema.maxLength} characters`);
+    const min = typeof schema.minLength === "number" ? schema.minLength : 0;
+    const max = typeof schema.maxLength === "number"
+      ? schema.maxLength
+      : Number.POSITIVE_INFINITY;
+    if (min > 0 || max !== Number.POSITIVE_INFINITY) {
+      const length = lengthOutside(value, min, max);
+      if (length >= 0 && length < min) {
+        out.push(`${where(path)} must have at least ${min} characters`);
+      } else if (length >= 0) {
+        out.push(`${where(path)} must have at most ${max} characters`);
+      }
     }
     if (
-      typeof schema.pattern === "string" && !regex(schema.pattern).test(value)
+      typeof schema.pattern === "string" &&
+      !matchesPattern(schema.pattern, value)
     ) {
-      out.push(`${path} does not match the schema's pattern`);
+      out.push(`${where(path)} does not match the schema's pattern`);
     }
   }
   if (typeof value === "number") {
     if (typeof schema.minimum === "number" && value < schema.minimum) {
-      out.push(`${path} must be at least ${schema.minimum}`);
+      out.push(`${where(path)} must be at least ${schema.minimum}`);
     }
     if (typeof schema.maximum === "number" && value > schema.maximum) {
-      out.push(`${path} must be at most ${schema.maximum}`);
+      out.push(`${where(path)} must be at most ${schema.maximum}`);
     }
   }
   if (
     Array.isArray(value) && schema.items && typeof schema.items === "object"
   ) {
     for (let i = 0; i < value.length && out.length < 5; i++) {
-      check(root, schema.items as Schema, value[i], `${path}[${i}]`, out);
+      path.push(i);
+      check(root, schema.items as Schema, value[i], path, out);
+      path.pop();
     }
   }
   if (typeOf(value) === "object") {
@@ -106,36 +162,41 @@ function check(
     if (Array.isArray(schema.required)) {
       for (const key of schema.required as string[]) {
         if (!Object.hasOwn(object, key)) {
-          out.push(`${path === "" ? "" : path + "."}${key} is required`);
+          path.push(key);
+          out.push(`${where(path)} is required`);
+          path.pop();
         }
       }
     }
-    const properties = (schema.properties ?? {}) as Record<string, Schema>;
-    const patternProperties = (schema.patternProperties ?? {}) as Record<
-      string,
-      Schema
-    >;
-    for (const key of Object.keys(object)) {
-      const where = path === "" ? key : `${path}.${key}`;
+    const properties = schema.properties as Record<string, Schema> | undefined;
+    const patternProperties = schema.patternProperties as
+      | Record<string, Schema>
+      | undefined;
+    for (const key in object) {
+      if (!Object.hasOwn(object, key)) continue;
+      path.push(key);
       let matched = false;
-      if (Object.hasOwn(properties, key)) {
+      if (properties !== undefined && Object.hasOwn(properties, key)) {
         matched = true;
-        check(root, properties[key], object[key], where, out);
+        check(root, properties[key], object[key], path, out);
       }
-      for (const [pattern, sub] of Object.entries(patternProperties)) {
-        if (regex(pattern).test(key)) {
-          matched = true;
-          check(root, sub, object[key], where, out);
+      if (patternProperties !== undefined) {
+        for (const pattern in patternProperties) {
+          if (matchesPattern(pattern, key)) {
+            matched = true;
+            check(root, patternProperties[pattern], object[key], path, out);
+          }
         }
       }
       if (!matched) {
         const extra = schema.additionalProperties;
         if (extra === false) {
-          out.push(`${where} is not allowed here`);
+          out.push(`${where(path)} is not allowed here`);
         } else if (extra && typeof extra === "object") {
-          check(root, extra as Schema, object[key], where, out);
+          check(root, extra as Schema, object[key], path, out);
         }
       }
+      path.pop();
     }
   }
   if (Array.isArray(schema.oneOf)) {
@@ -146,7 +207,7 @@ function check(
       if (inner.length === 0) passed++;
     }
     if (passed !== 1) {
-      out.push(`${path} must match exactly one of its allowed forms`);
+      out.push(`${where(path)} must match exactly one of its allowed forms`);
     }
   }
   if (Array.isArray(schema.anyOf)) {
@@ -155,7 +216,7 @@ function check(
       check(root, sub, value, path, inner);
       return inner.length === 0;
     });
-    if (!ok) out.push(`${path} must match one of its allowed forms`);
+    if (!ok) out.push(`${where(path)} must match one of its allowed forms`);
   }
 }
 
@@ -186,7 +247,7 @@ function relaxed(schema: Schema): Schema {
 export function schemaErrors(document: unknown): string[] {
   const out: string[] = [];
   if (typeOf(document) !== "object") return ["document must be a JSON object"];
-  check(ROOT, ROOT, document, "", out);
+  check(ROOT, ROOT, document, [], out);
   const doc = document as Record<string, unknown>;
   if (out.length === 0) {
     if (doc.end_time === undefined && doc.in_progress !== true) {
@@ -196,5 +257,5 @@ export function schemaErrors(document: unknown): string[] {
       out.push("parent_id is required on an independent subsegment");
     }
   }
-  return out.map((m) => m.startsWith(".") ? m.slice(1) : m);
+  return out;
 }

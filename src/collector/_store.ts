@@ -104,20 +104,19 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     "SELECT id, body FROM documents WHERE trace_id = ? ORDER BY rowid",
   );
   const getTrace = q(
-    "SELECT seq, revision FROM traces WHERE trace_id = ?",
+    "SELECT seq, revision, bytes, documents FROM traces WHERE trace_id = ?",
   );
   const upsertTrace = q(
     "INSERT OR REPLACE INTO traces (trace_id, seq, start_time, bytes, documents, revision, summary) VALUES (?, ?, ?, ?, ?, ?, ?)",
-  );
-  const traceTotals = q(
-    "SELECT COALESCE(SUM(bytes), 0) AS bytes, COUNT(*) AS n FROM documents WHERE trace_id = ?",
   );
   const oldest = q("SELECT trace_id FROM traces ORDER BY seq LIMIT ?");
   const deleteTrace = q("DELETE FROM traces WHERE trace_id = ?");
   const deleteDocs = q("DELETE FROM documents WHERE trace_id = ?");
   const inRange = q(
-    "SELECT trace_id, summary FROM traces WHERE start_time >= ? AND start_time <= ? ORDER BY start_time DESC",
+    "SELECT trace_id, summary FROM traces WHERE start_time >= ? AND start_time <= ? ORDER BY start_time DESC, seq DESC LIMIT ? OFFSET ?",
   );
+  // Parsed summaries, kept beside the rows (bounded by maxTraces).
+  const summaryCache = new Map<string, TraceSummary>();
   const idsInRange = q(
     "SELECT trace_id FROM traces WHERE start_time >= ? AND start_time <= ? ORDER BY start_time DESC LIMIT ?",
   );
@@ -134,20 +133,18 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   function refresh(traceId: string): void {
     const before = getTrace.get(traceId);
     const rows = docsOf.all(traceId) as unknown as StoredDocument[];
-    const t = traceTotals.get(traceId)!;
     const revision = before ? Number(before.revision) + 1 : 1;
     const summary = summarizeTrace(assembleTrace(traceId, rows), revision);
-    const bytes = Number(t.bytes);
-    const n = Number(t.n);
+    let bytes = 0;
+    for (const row of rows) bytes += row.body.length;
+    const n = rows.length;
     if (before) {
-      const old = db.prepare(
-        "SELECT bytes, documents FROM traces WHERE trace_id = ?",
-      ).get(traceId)!;
-      byteCount -= Number(old.bytes);
-      documentCount -= Number(old.documents);
+      byteCount -= Number(before.bytes);
+      documentCount -= Number(before.documents);
     } else {
       traceCount++;
     }
+    summaryCache.set(traceId, summary);
     byteCount += bytes;
     documentCount += n;
     upsertTrace.run(
@@ -172,9 +169,8 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       if (victims.length === 0) break;
       for (const v of victims) {
         const id = String(v.trace_id);
-        const row = db.prepare(
-          "SELECT bytes, documents FROM traces WHERE trace_id = ?",
-        ).get(id);
+        const row = getTrace.get(id);
+        summaryCache.delete(id);
         if (row) {
           byteCount -= Number(row.bytes);
           documentCount -= Number(row.documents);
@@ -240,14 +236,20 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       return result;
     },
     *summaries(start: number, end: number): IterableIterator<TraceRow> {
-      // Read in one go: the statement must not stay open across yields while
-      // writes happen.
-      const rows = inRange.all(start, end);
-      for (const row of rows) {
-        yield {
-          traceId: String(row.trace_id),
-          summary: JSON.parse(String(row.summary)),
-        };
+      // Read in chunks: no statement stays open across yields while writes
+      // happen, and a first page reads only what it needs.
+      for (let offset = 0, chunk = 200;; offset += chunk, chunk = 2000) {
+        const rows = inRange.all(start, end, chunk, offset);
+        for (const row of rows) {
+          const traceId = String(row.trace_id);
+          let summary = summaryCache.get(traceId);
+          if (!summary) {
+            summary = JSON.parse(String(row.summary)) as TraceSummary;
+            summaryCache.set(traceId, summary);
+          }
+          yield { traceId, summary };
+        }
+        if (rows.length < chunk) return;
       }
     },
     documents(traceId: string): StoredDocument[] {
