@@ -280,7 +280,12 @@ Deno.test("collector: streamed subsegments join their segment, a final version r
     // Out of order: the grandchild first, then the final segment, then the child twice.
     const first = await put(running, [grandchild, final, child]);
     assert.deepEqual(first.UnprocessedTraceSegments, []);
-    await put(running, [child, inProgress]);
+    // The child again (same id, same end; a different body is still a repeat)
+    // and the in-progress segment once more after its final version.
+    await put(running, [
+      { ...child, annotations: { again: true } },
+      inProgress,
+    ]);
     const stats = running.collector.stats();
     assert.equal(stats.documents.duplicates, 1);
     assert.equal(stats.documents.stale, 1);
@@ -296,6 +301,7 @@ Deno.test("collector: streamed subsegments join their segment, a final version r
     assert.equal(doc.subsegments[0].id, childId);
     assert.equal(doc.subsegments[0].end_time, T0 + 1.2);
     assert.equal(doc.subsegments[0].trace_id, undefined);
+    assert.equal(doc.subsegments[0].annotations, undefined);
     assert.equal(doc.subsegments[0].subsegments[0].id, grandchildId);
     assert.equal(got.Duration, 0.5);
     [summary] = await summaries(running);
@@ -754,6 +760,8 @@ Deno.test("collector: junk is counted and refused, never a crash", async () => {
     assert.equal(stats.udp.datagrams, 6);
     assert.equal(stats.udp.malformed, 3);
     assert.equal(stats.documents.rejected, 2);
+    assert.equal(stats.documents.lastRejected?.source, "udp");
+    assert.match(stats.documents.lastRejected?.reason ?? "", /id is required/);
     assert.equal(stats.documents.stored, 1);
     assert.equal(stats.http.badJson, 1);
     assert.equal(stats.http.tooLarge, 1);
@@ -801,6 +809,17 @@ Deno.test("collector: bad options fail at construction with a clear message", as
     () => startCollector({ port: 70000 }),
     /Cannot start collector as 'port' must be an integer from 0 to 65535: current value is 70000/,
   );
+  const first = await startCollector({ port: 0, database: ":memory:" });
+  try {
+    await assert.rejects(
+      () => startCollector({ port: first.port, database: ":memory:" }),
+      new RegExp(
+        `Cannot start collector as TCP 127\\.0\\.0\\.1:${first.port} is in use`,
+      ),
+    );
+  } finally {
+    await first.close();
+  }
   assert.throws(
     () => parseCollectorArgs(["--port", "x"]),
     /'--port' must be an integer from 0 to 65535: current value is 'x'/,

@@ -24,7 +24,7 @@ export interface IncomingDocument {
 export interface PutResult {
   /** New or replacing documents written. */
   stored: number;
-  /** Exact repeats of a stored final document (kept once). */
+  /** Repeats of a stored final document: same id, same end time (kept once). */
   duplicates: number;
   /** In-progress versions arriving after the final one (ignored). */
   stale: number;
@@ -206,7 +206,12 @@ export async function openStore(options: StoreOptions): Promise<Store> {
               result.stale++;
               continue;
             }
-            if (existing.body === doc.body) {
+            // The same final document again (same id, same end): kept once.
+            if (
+              existing.body === doc.body ||
+              (doc.endTime !== undefined &&
+                Number(existing.end_time) === doc.endTime)
+            ) {
               result.duplicates++;
               continue;
             }

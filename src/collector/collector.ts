@@ -55,6 +55,13 @@ export interface CollectorStats {
     stale: number;
     rejected: number;
     dropped: number;
+    /** The latest refused document: where it came from, its id and why. */
+    lastRejected?: {
+      source: "http" | "udp";
+      id: string;
+      reason: string;
+      atMs: number;
+    };
   };
   /** HTTP requests. */
   http: {
@@ -300,7 +307,7 @@ export async function createCollector(
   });
   const startedAtMs = now();
   let revision = 0;
-  const documents = {
+  const documents: CollectorStats["documents"] = {
     received: 0,
     stored: 0,
     duplicates: 0,
@@ -308,6 +315,10 @@ export async function createCollector(
     rejected: 0,
     dropped: 0,
   };
+  function rejected(source: "http" | "udp", id: string, reason: string): void {
+    documents.rejected++;
+    documents.lastRejected = { source, id, reason, atMs: now() };
+  }
   const http = {
     requests: 0,
     tooLarge: 0,
@@ -419,7 +430,7 @@ export async function createCollector(
         documents.received++;
         const checked = validate(text.slice(nl + 1));
         if (checked.ok) valid.push(checked);
-        else documents.rejected++;
+        else rejected("udp", checked.id, checked.reason);
       }
       try {
         store_(valid);
@@ -488,7 +499,7 @@ export async function createCollector(
       if (checked.ok) {
         valid.push(checked);
       } else {
-        documents.rejected++;
+        rejected("http", checked.id, checked.reason);
         unprocessed.push({
           Id: checked.id,
           ErrorCode: checked.code,

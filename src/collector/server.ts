@@ -102,6 +102,20 @@ async function respond(
   res.end(bytes);
 }
 
+function inUse(
+  error: unknown,
+  what: string,
+  host: string,
+  port: number,
+): Error {
+  if ((error as { code?: string })?.code === "EADDRINUSE") {
+    return new Error(
+      `Cannot start collector as ${what} ${host}:${port} is in use (an X-Ray daemon or another collector?): choose another port`,
+    );
+  }
+  return error instanceof Error ? error : new Error(String(error));
+}
+
 function listenHttp(
   collector: Collector,
   host: string,
@@ -135,9 +149,9 @@ function listenHttp(
         // Nothing to answer.
       }
     });
-    server.once("error", reject);
+    server.once("error", (e) => reject(inUse(e, "TCP", host, port)));
     server.listen(port, host, () => {
-      server.off("error", reject);
+      server.removeAllListeners("error");
       const address = server.address();
       resolve({
         server,
@@ -154,12 +168,20 @@ function listenUdp(
 ): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = createSocket(host.includes(":") ? "udp6" : "udp4");
-    socket.once("error", reject);
+    const fail = (e: unknown) => {
+      try {
+        socket.close();
+      } catch {
+        // Never bound.
+      }
+      reject(inUse(e, "UDP", host, port));
+    };
+    socket.once("error", fail);
     socket.on("message", (message: Uint8Array) => {
       collector.ingestDatagram(new Uint8Array(message));
     });
     socket.bind(port, host, () => {
-      socket.off("error", reject);
+      socket.off("error", fail);
       // Later socket errors are not fatal: datagrams just stop arriving.
       socket.on("error", () => {});
       resolve(socket);
