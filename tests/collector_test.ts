@@ -903,3 +903,60 @@ Deno.test("collector: bodies beyond the in-flight budget are answered 429 Thrott
     collector.close();
   }
 });
+
+Deno.test("collector: concurrent senders over HTTP and a UDP burst are all stored or counted", async () => {
+  await withCollector(async (running) => {
+    const address = `127.0.0.1:${running.port}`;
+    // 20 tracers flushing at once over HTTP, 50 segments each.
+    const tracers = Array.from({ length: 20 }, (_, i) =>
+      createTracer({
+        serviceName: `load-${i}`,
+        sender: daemonSender({ address }),
+      }));
+    for (const tracer of tracers) {
+      for (let j = 0; j < 50; j++) {
+        tracer.startSegment("load", { sampled: true }).end();
+      }
+    }
+    const results = await Promise.all(tracers.map((t) => t.flush()));
+    await Promise.all(tracers.map((t) => t.shutdown()));
+    assert.deepEqual(results.map((r) => r.dropped), Array(20).fill(0));
+    assert.equal(running.collector.stats().store.traces, 1000);
+    // A UDP burst: whatever the kernel delivers is stored or counted.
+    const socket = dgram.createSocket("udp4");
+    const sent = 500;
+    for (let i = 0; i < sent; i++) {
+      const doc = JSON.stringify(segment());
+      await new Promise<void>((resolve) =>
+        socket.send(
+          `{"format":"json","version":1}\n${doc}`,
+          running.port,
+          "127.0.0.1",
+          () => resolve(),
+        )
+      );
+    }
+    socket.close();
+    let last = -1;
+    for (let i = 0; i < 100; i++) {
+      const now = running.collector.stats().udp.datagrams;
+      if (now === sent || now === last) break;
+      last = now;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    running.collector.drain();
+    const stats = running.collector.stats();
+    assert.ok(stats.udp.datagrams > 0);
+    assert.equal(
+      stats.udp.datagrams,
+      stats.udp.malformed + stats.udp.dropped +
+        (stats.documents.received - 1000),
+    );
+    assert.equal(
+      stats.store.traces,
+      1000 + stats.documents.received - 1000 - stats.documents.rejected -
+        stats.documents.duplicates,
+    );
+    assert.equal(stats.http.errors, 0);
+  });
+});
