@@ -396,7 +396,13 @@ Deno.test("collector: GetTraceSummaries filters with X-Ray filter expressions", 
       request: { method: "GET", url: "http://shop/cart?x=1" },
       response: { status: 200 },
     }, 0.2);
-    const b = make("shop", { fault: true, annotations: { items: 12 } }, {
+    const b = make("shop", {
+      fault: true,
+      annotations: { items: 12 },
+      cause: {
+        exceptions: [{ id: segId(), type: "TypeError", message: "no price" }],
+      },
+    }, {
       request: { method: "POST", url: "http://shop/pay" },
       response: { status: 500 },
     }, 2.5);
@@ -436,6 +442,11 @@ Deno.test("collector: GetTraceSummaries filters with X-Ray filter expressions", 
     );
     const [summary] = await summaries(running, "fault");
     assert.equal(summary.HasFault, true);
+    assert.deepEqual(summary.FaultRootCauses[0].Services[0].EntityPath, [{
+      Name: "shop",
+      Exceptions: [{ Name: "TypeError", Message: "no price" }],
+      Remote: false,
+    }]);
     assert.deepEqual(summary.Http, {
       HttpURL: "http://shop/pay",
       HttpStatus: 500,
@@ -623,6 +634,31 @@ Deno.test("collector: GetServiceGraph and GetTraceGraph show services, downstrea
       summary.ServiceIds.map((s) => s.Name).sort(),
       ["api.example.com", "inventory", "shop"],
     );
+    // Root causes: the shop segment itself faulted; the error is the
+    // untraced downstream host, reached from the shop.
+    assert.deepEqual(summary.FaultRootCauses, [{
+      Services: [{
+        Name: "shop",
+        Names: ["shop"],
+        Type: "service",
+        EntityPath: [{ Name: "shop", Exceptions: [], Remote: false }],
+        Inferred: false,
+      }],
+      ClientImpacting: true,
+    }]);
+    assert.deepEqual(summary.ErrorRootCauses, [{
+      Services: [{
+        Name: "api.example.com",
+        Names: ["api.example.com"],
+        Type: "remote",
+        EntityPath: [
+          { Name: "shop", Exceptions: [], Remote: false },
+          { Name: "api.example.com", Exceptions: [], Remote: true },
+        ],
+        Inferred: true,
+      }],
+      ClientImpacting: false,
+    }]);
   });
 });
 

@@ -160,8 +160,8 @@ export interface TraceSummary {
   InstanceIds: { Id: string }[];
   AvailabilityZones: { Name: string }[];
   EntryPoint?: ServiceId;
-  FaultRootCauses: unknown[];
-  ErrorRootCauses: unknown[];
+  FaultRootCauses: RootCause[];
+  ErrorRootCauses: RootCause[];
   ResponseTimeRootCauses: unknown[];
   Revision: number;
 }
@@ -333,8 +333,8 @@ export function summarizeTrace(
     ResourceARNs: [...arns].map((ARN) => ({ ARN })),
     InstanceIds: [...instances].map((Id) => ({ Id })),
     AvailabilityZones: [...zones].map((Name) => ({ Name })),
-    FaultRootCauses: [],
-    ErrorRootCauses: [],
+    FaultRootCauses: rootCauses(trace, "fault"),
+    ErrorRootCauses: rootCauses(trace, "error"),
     ResponseTimeRootCauses: [],
     Revision: revision,
   };
@@ -365,6 +365,103 @@ export function summarizeTrace(
     }
   }
   return summary;
+}
+
+/** An X-Ray `FaultRootCause` / `ErrorRootCause`. */
+export interface RootCause {
+  Services: {
+    Name: string;
+    Names: string[];
+    Type?: string;
+    EntityPath: {
+      Name: string;
+      Exceptions: { Name?: string; Message?: string }[];
+      Remote: boolean;
+    }[];
+    Inferred: boolean;
+  }[];
+  ClientImpacting: boolean;
+}
+
+function flagged(entity: Doc, kind: "fault" | "error"): boolean {
+  return kind === "fault"
+    ? entity.fault === true
+    : entity.error === true || entity.throttle === true;
+}
+
+/**
+ * The deepest flagged entities of a trace, each with the path to it from its
+ * segment and its exceptions: X-Ray's fault and error root causes.
+ */
+function rootCauses(
+  trace: AssembledTrace,
+  kind: "fault" | "error",
+): RootCause[] {
+  const children = new Map<string, string[]>();
+  for (const [child, parent] of trace.parents) {
+    const list = children.get(parent);
+    if (list) list.push(child);
+    else children.set(parent, [child]);
+  }
+  const memo = new Map<string, boolean>();
+  const flaggedBelow = (id: string): boolean => {
+    let answer = memo.get(id);
+    if (answer === undefined) {
+      answer = (children.get(id) ?? []).some((c) =>
+        flagged(trace.entities.get(c)!, kind) || flaggedBelow(c)
+      );
+      memo.set(id, answer);
+    }
+    return answer;
+  };
+  const roots = rootSegments(trace);
+  const clientImpacting = roots.some((r) => flagged(r, kind));
+  const answered = new Set<string>();
+  for (const id of trace.segmentIds) {
+    const parent = trace.entities.get(id)?.parent_id;
+    if (typeof parent === "string") answered.add(parent);
+  }
+  const causes: RootCause[] = [];
+  for (const [id, entity] of trace.entities) {
+    if (!flagged(entity, kind) || flaggedBelow(id)) continue;
+    // The path from the owning segment down to the entity.
+    const path: Doc[] = [];
+    let current: string | undefined = id;
+    while (current !== undefined) {
+      path.unshift(trace.entities.get(current)!);
+      if (trace.segmentIds.has(current)) break;
+      current = trace.parents.get(current);
+    }
+    const segment = path[0];
+    if (!trace.segmentIds.has(segment.id)) continue;
+    const remote = (e: Doc) =>
+      e.namespace === "remote" || e.namespace === "aws";
+    const inferred = !trace.segmentIds.has(id) && remote(entity) &&
+      !answered.has(id);
+    const service = inferred
+      ? serviceOf(entity, false)
+      : serviceOf(segment, true);
+    causes.push({
+      Services: [{
+        Name: service.Name!,
+        Names: service.Names!,
+        Type: service.Type,
+        EntityPath: path.map((e) => ({
+          Name: String(e.name),
+          Exceptions: Array.isArray(e.cause?.exceptions)
+            ? e.cause.exceptions.map((x: Doc) => ({
+              Name: typeof x?.type === "string" ? x.type : undefined,
+              Message: typeof x?.message === "string" ? x.message : undefined,
+            }))
+            : [],
+          Remote: remote(e),
+        })),
+        Inferred: inferred,
+      }],
+      ClientImpacting: clientImpacting,
+    });
+  }
+  return causes;
 }
 
 function round(seconds: number): number {
