@@ -620,6 +620,16 @@ Deno.test("collector: GetServiceGraph and GetTraceGraph show services, downstrea
       1,
     );
     assert.equal(byName("shop").SummaryStatistics.TotalResponseTime, 1);
+    assert.deepEqual(byName("shop").ResponseTimeHistogram, [
+      { Value: 1, Count: 1 },
+    ]);
+    assert.deepEqual(
+      byName("shop").Edges.map((e: Doc) => e.ResponseTimeHistogram).sort((
+        a: Doc[],
+        b: Doc[],
+      ) => a[0].Value - b[0].Value),
+      [[{ Value: 0.2, Count: 1 }], [{ Value: 0.4, Count: 1 }]],
+    );
     assert.equal(
       byName("api.example.com").SummaryStatistics.ErrorStatistics.OtherCount,
       1,

@@ -478,6 +478,16 @@ interface Stats {
   fault: number;
   total: number;
   responseTime: number;
+  /** Response times rounded to the millisecond → how many. */
+  histogram: Map<number, number>;
+}
+
+const MAX_HISTOGRAM_ENTRIES = 1000;
+
+function histogram(stats: Stats): { Value: number; Count: number }[] {
+  return [...stats.histogram].sort((a, b) => a[0] - b[0]).map((
+    [Value, Count],
+  ) => ({ Value, Count }));
 }
 
 interface GraphNode {
@@ -490,7 +500,15 @@ interface GraphNode {
 }
 
 function emptyStats(): Stats {
-  return { ok: 0, error: 0, throttle: 0, fault: 0, total: 0, responseTime: 0 };
+  return {
+    ok: 0,
+    error: 0,
+    throttle: 0,
+    fault: 0,
+    total: 0,
+    responseTime: 0,
+    histogram: new Map(),
+  };
 }
 
 function count(stats: Stats, entity: Doc): void {
@@ -500,7 +518,14 @@ function count(stats: Stats, entity: Doc): void {
   else if (entity.error === true) stats.error++;
   else stats.ok++;
   if (typeof entity.end_time === "number") {
-    stats.responseTime += entity.end_time - entity.start_time;
+    const seconds = entity.end_time - entity.start_time;
+    stats.responseTime += seconds;
+    const bucket = Math.round(seconds * 1000) / 1000;
+    const seen = stats.histogram.get(bucket);
+    if (seen !== undefined) stats.histogram.set(bucket, seen + 1);
+    else if (stats.histogram.size < MAX_HISTOGRAM_ENTRIES) {
+      stats.histogram.set(bucket, 1);
+    }
   }
 }
 
@@ -604,13 +629,13 @@ export class ServiceGraph {
         StartTime: edge.start,
         EndTime: edge.end,
         SummaryStatistics: statistics(edge.stats),
-        ResponseTimeHistogram: [],
+        ResponseTimeHistogram: histogram(edge.stats),
         Aliases: [],
       }));
       if (node.service.Type !== "client") {
         out.SummaryStatistics = statistics(node.stats);
-        out.DurationHistogram = [];
-        out.ResponseTimeHistogram = [];
+        out.DurationHistogram = histogram(node.stats);
+        out.ResponseTimeHistogram = histogram(node.stats);
       }
       return out;
     });
