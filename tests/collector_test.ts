@@ -1006,3 +1006,36 @@ Deno.test("collector: concurrent senders over HTTP and a UDP burst are all store
     assert.equal(stats.http.errors, 0);
   });
 });
+
+Deno.test("collector: TimeRangeType picks traces by the time in their id (default) or by their events", async () => {
+  await withCollector(async (running) => {
+    // A trace whose id says two hours ago but whose segment runs now.
+    const old = segment({
+      trace_id: `1-${hex(T0 - 7200, 8)}-${hex(++counter, 24)}`,
+    });
+    const fresh = segment();
+    await put(running, [old, fresh]);
+    const ids = async (TimeRangeType?: string) =>
+      (await post(running, "/TraceSummaries", {
+        StartTime: T0 - 60,
+        EndTime: T0 + 60,
+        TimeRangeType,
+      })).json.TraceSummaries.map((s: TraceSummary) => s.Id).sort();
+    assert.deepEqual(await ids(), [fresh.trace_id]);
+    assert.deepEqual(await ids("TraceId"), [fresh.trace_id]);
+    assert.deepEqual(
+      await ids("Event"),
+      [old.trace_id, fresh.trace_id].sort(),
+    );
+    const bad = await post(running, "/TraceSummaries", {
+      StartTime: T0 - 60,
+      EndTime: T0 + 60,
+      TimeRangeType: "Sometime",
+    });
+    assert.equal(bad.status, 400);
+    assert.match(
+      bad.json.message,
+      /TimeRangeType must be TraceId, Event or Service/,
+    );
+  });
+});

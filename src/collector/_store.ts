@@ -38,15 +38,36 @@ export interface TraceRow {
   summary: TraceSummary;
 }
 
+/**
+ * How a time range selects traces: `TraceId` by the time in the trace id (X-Ray's
+ * default), `Event` by any part of the trace falling in the range.
+ */
+export type TimeRange = "TraceId" | "Event";
+
+/** The epoch seconds in a trace id (`1-5759e988-...`). */
+function idTime(traceId: string): number {
+  const seconds = parseInt(traceId.slice(2, 10), 16);
+  return Number.isFinite(seconds) ? seconds : 0;
+}
+
 /** The store. */
 export interface Store {
   put(documents: readonly IncomingDocument[]): PutResult;
   /** Summaries of traces starting in [start, end] (epoch seconds), newest first. */
-  summaries(start: number, end: number): IterableIterator<TraceRow>;
+  summaries(
+    start: number,
+    end: number,
+    range: TimeRange,
+  ): IterableIterator<TraceRow>;
   /** The stored documents of a trace (empty when unknown). */
   documents(traceId: string): StoredDocument[];
   /** Trace ids starting in [start, end], newest first, at most `limit`. */
-  traceIds(start: number, end: number, limit: number): string[];
+  traceIds(
+    start: number,
+    end: number,
+    range: TimeRange,
+    limit: number,
+  ): string[];
   counts(): { traces: number; documents: number; bytes: number };
   close(): void;
 }
@@ -56,6 +77,8 @@ CREATE TABLE IF NOT EXISTS traces (
   trace_id TEXT PRIMARY KEY,
   seq INTEGER NOT NULL,
   start_time REAL NOT NULL,
+  end_time REAL NOT NULL,
+  id_time REAL NOT NULL,
   bytes INTEGER NOT NULL,
   documents INTEGER NOT NULL,
   revision INTEGER NOT NULL,
@@ -63,6 +86,7 @@ CREATE TABLE IF NOT EXISTS traces (
 );
 CREATE INDEX IF NOT EXISTS traces_seq ON traces(seq);
 CREATE INDEX IF NOT EXISTS traces_start ON traces(start_time);
+CREATE INDEX IF NOT EXISTS traces_id_time ON traces(id_time);
 CREATE TABLE IF NOT EXISTS documents (
   trace_id TEXT NOT NULL,
   id TEXT NOT NULL,
@@ -107,19 +131,35 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     "SELECT seq, revision, bytes, documents FROM traces WHERE trace_id = ?",
   );
   const upsertTrace = q(
-    "INSERT OR REPLACE INTO traces (trace_id, seq, start_time, bytes, documents, revision, summary) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    "INSERT OR REPLACE INTO traces (trace_id, seq, start_time, end_time, id_time, bytes, documents, revision, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
   );
   const oldest = q("SELECT trace_id FROM traces ORDER BY seq LIMIT ?");
   const deleteTrace = q("DELETE FROM traces WHERE trace_id = ?");
   const deleteDocs = q("DELETE FROM documents WHERE trace_id = ?");
-  const inRange = q(
-    "SELECT trace_id, summary FROM traces WHERE start_time >= ? AND start_time <= ? ORDER BY start_time DESC, seq DESC LIMIT ? OFFSET ?",
-  );
+  const WHERE = {
+    TraceId: "id_time >= ? AND id_time <= ?",
+    // Any part of the trace in [start, end]: it starts before the end and
+    // ends after the start.
+    Event: "end_time >= ? AND start_time <= ?",
+  };
+  const inRange = {
+    TraceId: q(
+      `SELECT trace_id, summary FROM traces WHERE ${WHERE.TraceId} ORDER BY start_time DESC, seq DESC LIMIT ? OFFSET ?`,
+    ),
+    Event: q(
+      `SELECT trace_id, summary FROM traces WHERE ${WHERE.Event} ORDER BY start_time DESC, seq DESC LIMIT ? OFFSET ?`,
+    ),
+  };
+  const idsInRange = {
+    TraceId: q(
+      `SELECT trace_id FROM traces WHERE ${WHERE.TraceId} ORDER BY start_time DESC LIMIT ?`,
+    ),
+    Event: q(
+      `SELECT trace_id FROM traces WHERE ${WHERE.Event} ORDER BY start_time DESC LIMIT ?`,
+    ),
+  };
   // Parsed summaries, kept beside the rows (bounded by maxTraces).
   const summaryCache = new Map<string, TraceSummary>();
-  const idsInRange = q(
-    "SELECT trace_id FROM traces WHERE start_time >= ? AND start_time <= ? ORDER BY start_time DESC LIMIT ?",
-  );
   const totals = db.prepare(
     "SELECT COUNT(*) AS traces, COALESCE(SUM(documents), 0) AS documents, COALESCE(SUM(bytes), 0) AS bytes FROM traces",
   ).get()!;
@@ -151,6 +191,8 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       traceId,
       before ? Number(before.seq) : ++seq,
       summary.StartTime,
+      summary.StartTime + (summary.Duration ?? 0),
+      idTime(traceId),
       bytes,
       n,
       revision,
@@ -240,11 +282,15 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       }
       return result;
     },
-    *summaries(start: number, end: number): IterableIterator<TraceRow> {
+    *summaries(
+      start: number,
+      end: number,
+      range: TimeRange,
+    ): IterableIterator<TraceRow> {
       // Read in chunks: no statement stays open across yields while writes
       // happen, and a first page reads only what it needs.
       for (let offset = 0, chunk = 200;; offset += chunk, chunk = 2000) {
-        const rows = inRange.all(start, end, chunk, offset);
+        const rows = inRange[range].all(start, end, chunk, offset);
         for (const row of rows) {
           const traceId = String(row.trace_id);
           let summary = summaryCache.get(traceId);
@@ -263,8 +309,15 @@ export async function openStore(options: StoreOptions): Promise<Store> {
         body: String(r.body),
       }));
     },
-    traceIds(start: number, end: number, limit: number): string[] {
-      return idsInRange.all(start, end, limit).map((r) => String(r.trace_id));
+    traceIds(
+      start: number,
+      end: number,
+      range: TimeRange,
+      limit: number,
+    ): string[] {
+      return idsInRange[range].all(start, end, limit).map((r) =>
+        String(r.trace_id)
+      );
     },
     counts() {
       return { traces: traceCount, documents: documentCount, bytes: byteCount };

@@ -3,7 +3,7 @@
 // the read APIs in the X-Ray API's shapes, /stats and the viewer page. No
 // sockets here: server.ts binds them.
 
-import { openStore, type Store } from "./_store.ts";
+import { openStore, type Store, type TimeRange } from "./_store.ts";
 import { schemaErrors } from "./_schema.ts";
 import { assembleTrace, ServiceGraph, type TraceSummary } from "./_trace.ts";
 import { FilterExpressionError, parseFilterExpression } from "./filter.ts";
@@ -218,6 +218,22 @@ function time(value: unknown, name: string): number {
     "InvalidRequestException",
     `${name} must be a timestamp (epoch seconds or an ISO 8601 date): current value is ${
       JSON.stringify(value)
+    }`,
+  );
+}
+
+/** `TimeRangeType`: `TraceId` (the default), `Event`, or `Service` (read as `Event`). */
+function timeRange(body: Json): TimeRange {
+  const type = body?.TimeRangeType;
+  if (type === undefined || type === null || type === "TraceId") {
+    return "TraceId";
+  }
+  if (type === "Event" || type === "Service") return "Event";
+  throw new HttpError(
+    400,
+    "InvalidRequestException",
+    `TimeRangeType must be TraceId, Event or Service: current value is ${
+      JSON.stringify(type)
     }`,
   );
 }
@@ -530,7 +546,7 @@ export async function createCollector(
     let index = 0;
     let processed = 0;
     let next: string | undefined;
-    for (const row of store.summaries(start, end)) {
+    for (const row of store.summaries(start, end, timeRange(body))) {
       if (index++ < offset) continue;
       processed++;
       if (filter(row.summary)) {
@@ -600,7 +616,9 @@ export async function createCollector(
     const end = time(body?.EndTime, "EndTime");
     drain();
     const graph = new ServiceGraph();
-    for (const id of store.traceIds(start, end, GRAPH_TRACE_LIMIT)) {
+    for (
+      const id of store.traceIds(start, end, "Event", GRAPH_TRACE_LIMIT)
+    ) {
       graph.add(assembleTrace(id, store.documents(id)));
     }
     return json({
