@@ -1039,3 +1039,34 @@ Deno.test("collector: TimeRangeType picks traces by the time in their id (defaul
     );
   });
 });
+
+Deno.test("collector: one trace holds at most maxTraceBytes; further documents are refused as TraceTooLarge", async () => {
+  await withCollector(async (running) => {
+    const root = segment();
+    const sub = () => ({
+      name: "part",
+      id: segId(),
+      trace_id: root.trace_id,
+      parent_id: root.id,
+      type: "subsegment",
+      start_time: T0 + 1.1,
+      end_time: T0 + 1.2,
+      metadata: { default: { pad: "x".repeat(500) } },
+    });
+    const parts = [sub(), sub(), sub()];
+    const answer = await put(running, [root, ...parts]);
+    assert.deepEqual(
+      answer.UnprocessedTraceSegments.map((u: Doc) => [u.Id, u.ErrorCode]),
+      [[parts[2].id, "TraceTooLarge"]],
+    );
+    const stats = running.collector.stats();
+    assert.equal(stats.store.documents, 3);
+    assert.equal(stats.documents.rejected, 1);
+    assert.match(stats.documents.lastRejected!.reason, /maxTraceBytes/);
+    // Another trace is not affected.
+    assert.deepEqual(
+      (await put(running, [segment()])).UnprocessedTraceSegments,
+      [],
+    );
+  }, { maxTraceBytes: 2000 });
+});

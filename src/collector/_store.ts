@@ -30,6 +30,8 @@ export interface PutResult {
   stale: number;
   /** Traces dropped to keep within the retention caps. */
   evicted: number;
+  /** Indexes of documents refused because their trace is at `maxTraceBytes`. */
+  refused: number[];
 }
 
 /** A trace row for listing. */
@@ -104,6 +106,8 @@ export interface StoreOptions {
   path: string;
   maxTraces: number;
   maxBytes: number;
+  /** One trace holds at most this much document text; more is refused. */
+  maxTraceBytes: number;
 }
 
 /** Opens the store, creating its tables when missing. */
@@ -236,12 +240,15 @@ export async function openStore(options: StoreOptions): Promise<Store> {
         duplicates: 0,
         stale: 0,
         evicted: 0,
+        refused: [],
       };
       if (documents.length === 0) return result;
       const touched = new Set<string>();
+      const traceBytes = new Map<string, number>();
       db.exec("BEGIN");
       try {
-        for (const doc of documents) {
+        for (let i = 0; i < documents.length; i++) {
+          const doc = documents[i];
           const existing = getDoc.get(doc.traceId, doc.id);
           if (existing && Number(existing.in_progress) === 0) {
             if (doc.inProgress) {
@@ -258,6 +265,17 @@ export async function openStore(options: StoreOptions): Promise<Store> {
               continue;
             }
           }
+          let bytes = traceBytes.get(doc.traceId);
+          if (bytes === undefined) {
+            bytes = Number(getTrace.get(doc.traceId)?.bytes ?? 0);
+          }
+          bytes += doc.body.length -
+            (existing ? String(existing.body).length : 0);
+          if (bytes > options.maxTraceBytes) {
+            result.refused.push(i);
+            continue;
+          }
+          traceBytes.set(doc.traceId, bytes);
           upsertDoc.run(
             doc.traceId,
             doc.id,

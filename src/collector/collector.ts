@@ -25,6 +25,11 @@ export interface CollectorOptions {
   maxTraces?: number;
   /** At most this much document text is kept. @default 268435456 (256 MiB) */
   maxBytes?: number;
+  /**
+   * One trace holds at most this much document text; further documents of it
+   * are refused (`TraceTooLarge`). @default 16777216 (16 MiB)
+   */
+  maxTraceBytes?: number;
   /** HTTP request bodies over this are answered 413. @default 8388608 (8 MiB) */
   maxBodyBytes?: number;
   /**
@@ -316,10 +321,16 @@ export async function createCollector(
     );
   }
   const sampling = samplingService(options.rules, now());
+  const maxTraceBytes = positiveOption(
+    options,
+    "maxTraceBytes",
+    16 * 1024 * 1024,
+  );
   const store: Store = await openStore({
     path: database,
     maxTraces,
     maxBytes,
+    maxTraceBytes,
   });
   const startedAtMs = now();
   let revision = 0;
@@ -402,8 +413,12 @@ export async function createCollector(
     return { ok: true, doc, body: text };
   }
 
-  function store_(valid: { doc: Json; body: string }[]): void {
-    if (valid.length === 0) return;
+  /** Stores validated documents; returns the ones refused (trace too large). */
+  function store_(
+    valid: { doc: Json; body: string }[],
+    source: "http" | "udp",
+  ): { Id: string; ErrorCode: string; Message: string }[] {
+    if (valid.length === 0) return [];
     const result = store.put(valid.map(({ doc, body }) => ({
       traceId: doc.trace_id,
       id: doc.id,
@@ -416,6 +431,13 @@ export async function createCollector(
     documents.stale += result.stale;
     evicted += result.evicted;
     if (result.stored > 0 || result.evicted > 0) revision++;
+    return result.refused.map((i) => {
+      const doc = valid[i].doc;
+      const reason =
+        `trace ${doc.trace_id} already holds ${maxTraceBytes} bytes of documents (maxTraceBytes)`;
+      rejected(source, doc.id, reason);
+      return { Id: doc.id, ErrorCode: "TraceTooLarge", Message: reason };
+    });
   }
 
   // -- UDP: a bounded queue drained in batches (one transaction each) --------
@@ -449,7 +471,7 @@ export async function createCollector(
         else rejected("udp", checked.id, checked.reason);
       }
       try {
-        store_(valid);
+        store_(valid, "udp");
       } catch {
         documents.dropped += valid.length;
       }
@@ -524,7 +546,7 @@ export async function createCollector(
       }
     }
     drain(); // keep arrival order with queued datagrams
-    store_(valid);
+    unprocessed.push(...store_(valid, "http"));
     return json({ UnprocessedTraceSegments: unprocessed });
   }
 
