@@ -904,6 +904,10 @@ Deno.test("collector CLI: prints the viewer URL and serves", async () => {
   } finally {
     await running.close();
   }
+  await assert.rejects(
+    () => runCollectorCli(["--port", "0", "--rules", "no-such-rules.json"]),
+    /Cannot start collector as the rules file 'no-such-rules\.json' is not usable: .*no such file/i,
+  );
   const help: string[] = [];
   assert.equal(
     await runCollectorCli(["--help"], (l) => help.push(l)),

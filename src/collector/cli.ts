@@ -3,6 +3,7 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type RunningCollector, startCollector } from "./server.ts";
+import { samplingService } from "./_sampling.ts";
 
 /** The `--help` text. */
 export const COLLECTOR_USAGE: string =
@@ -130,9 +131,20 @@ export async function runCollectorCli(
     mkdirSync(options.data, { recursive: true });
     database = join(options.data, "traces.sqlite");
   }
-  const rules = options.rules === undefined
-    ? undefined
-    : readFileSync(options.rules, "utf8");
+  let rules: string | undefined;
+  if (options.rules !== undefined) {
+    try {
+      rules = readFileSync(options.rules, "utf8");
+      // Checked here so the message names the file.
+      samplingService(rules, 0);
+    } catch (e) {
+      throw new RangeError(
+        `Cannot start collector as the rules file '${options.rules}' is not usable: ${
+          e instanceof Error ? e.message : String(e)
+        }`,
+      );
+    }
+  }
   const running = await startCollector({
     host: options.host,
     port: options.port,
