@@ -124,11 +124,17 @@ Deno.test("collector: PutTraceSegments stores valid documents and answers invali
         JSON.stringify(noEnd),
         "{not json",
         JSON.stringify({ ...segment(), trace_id: "1-x" }),
+        // 25,000 characters but 75,000 UTF-8 bytes: over the 64 KB limit.
+        JSON.stringify(
+          segment({ metadata: { default: { s: "€".repeat(25_000) } } }),
+        ),
       ],
     });
     assert.equal(out.status, 200);
     const un = out.json.UnprocessedTraceSegments;
-    assert.equal(un.length, 4);
+    assert.equal(un.length, 5);
+    assert.equal(un[4].ErrorCode, "DocumentTooLarge");
+    assert.match(un[4].Message, /over the 64 KB limit/);
     assert.equal(un[0].Id, badName.id);
     assert.match(un[0].Message, /name does not match/);
     assert.equal(un[0].ErrorCode, "InvalidDocument");
@@ -136,9 +142,9 @@ Deno.test("collector: PutTraceSegments stores valid documents and answers invali
     assert.equal(un[2].ErrorCode, "InvalidJson");
     assert.match(un[3].Message, /trace_id/);
     const stats = running.collector.stats();
-    assert.equal(stats.documents.received, 5);
+    assert.equal(stats.documents.received, 6);
     assert.equal(stats.documents.stored, 1);
-    assert.equal(stats.documents.rejected, 4);
+    assert.equal(stats.documents.rejected, 5);
     assert.equal(stats.store.traces, 1);
     const trace = await getTrace(running, good.trace_id);
     assert.deepEqual(JSON.parse(trace.Segments[0].Document), good);

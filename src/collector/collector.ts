@@ -377,7 +377,8 @@ export async function createCollector(
         reason: "document must be a JSON string",
       };
     }
-    if (text.length > MAX_DOCUMENT_BYTES) {
+    // Up to 3 UTF-8 bytes per UTF-16 unit: count bytes only when it matters.
+    if (text.length * 3 > MAX_DOCUMENT_BYTES) {
       const bytes = new TextEncoder().encode(text).byteLength;
       if (bytes > MAX_DOCUMENT_BYTES) {
         return {
@@ -434,7 +435,7 @@ export async function createCollector(
     return result.refused.map((i) => {
       const doc = valid[i].doc;
       const reason =
-        `trace ${doc.trace_id} already holds ${maxTraceBytes} bytes of documents (maxTraceBytes)`;
+        `trace ${doc.trace_id} would hold more than ${maxTraceBytes} bytes of documents (maxTraceBytes)`;
       rejected(source, doc.id, reason);
       return { Id: doc.id, ErrorCode: "TraceTooLarge", Message: reason };
     });
@@ -447,9 +448,10 @@ export async function createCollector(
 
   function drain(): void {
     scheduled = undefined;
-    while (queue.length > 0) {
-      const batch = queue.slice(0, 500);
-      queue = queue.slice(500);
+    const pending = queue;
+    queue = [];
+    for (let at = 0; at < pending.length; at += 500) {
+      const batch = pending.slice(at, at + 500);
       const valid: { doc: Json; body: string }[] = [];
       for (const data of batch) {
         queuedBytes -= data.byteLength;
