@@ -183,6 +183,7 @@ Deno.test("collector: the schema check agrees with the official schema on valid 
     segment({ name: "tab\tname" }),
     segment({ user: "u".repeat(251) }),
     segment({ start_time: "1" }),
+
     { ...segment(), name: undefined },
   ];
   for (const d of bad) {
@@ -190,6 +191,16 @@ Deno.test("collector: the schema check agrees with the official schema on valid 
     assert.notDeepEqual(schemaErrors(doc), [], JSON.stringify(doc));
     assert.throws(() => assertValidDocument(doc));
   }
+  // Independent subsegments are also held to the schema's subsegment
+  // definition, which the root schema does not apply to them.
+  const sub = {
+    ...segment(),
+    type: "subsegment",
+    parent_id: segId(),
+    sql: { url: 5 },
+  };
+  assert.deepEqual(schemaErrors(sub), ["sql.url must be string"]);
+  assert.deepEqual(schemaErrors({ ...sub, sql: { url: "x" } }), []);
 });
 
 Deno.test("collector: daemonSender, udpSender and xrayApiSender all deliver to it", async () => {

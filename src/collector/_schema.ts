@@ -248,6 +248,13 @@ export function schemaErrors(document: unknown): string[] {
   const out: string[] = [];
   if (typeOf(document) !== "object") return ["document must be a JSON object"];
   check(ROOT, ROOT, document, [], out);
+  const doc0 = document as Record<string, unknown>;
+  if (doc0.type === "subsegment" && out.length === 0) {
+    // An independent subsegment is also held to the subsegment definition
+    // (namespace, sql, precursor_ids …).
+    const definitions = ROOT.definitions as Record<string, Schema>;
+    check(ROOT, definitions.subsegment, document, [], out);
+  }
   const doc = document as Record<string, unknown>;
   if (out.length === 0) {
     if (doc.end_time === undefined && doc.in_progress !== true) {
