@@ -251,8 +251,10 @@ Deno.test("AWS SDK for JavaScript v3: the X-Ray client writes and reads through 
 const PYTHON = `
 import os
 from aws_xray_sdk.core import xray_recorder
+# streaming_threshold=1: finished subsegments go out as their own documents.
 xray_recorder.configure(service="py-app", sampling=False, context_missing="LOG_ERROR",
-                        daemon_address=os.environ["AWS_XRAY_DAEMON_ADDRESS"])
+                        daemon_address=os.environ["AWS_XRAY_DAEMON_ADDRESS"],
+                        streaming_threshold=1)
 segment = xray_recorder.begin_segment("py-app")
 segment.put_annotation("lang", "python")
 segment.put_http_meta("url", "http://py-app/hello")
@@ -260,6 +262,10 @@ segment.put_http_meta("method", "GET")
 segment.put_http_meta("status", 200)
 sub = xray_recorder.begin_subsegment("py-work")
 sub.put_metadata("k", {"v": 1})
+xray_recorder.begin_subsegment("py-inner")
+xray_recorder.end_subsegment()
+xray_recorder.end_subsegment()
+xray_recorder.begin_subsegment("py-more")
 xray_recorder.end_subsegment()
 xray_recorder.end_segment()
 print(segment.trace_id)
@@ -280,14 +286,20 @@ Deno.test("AWS X-Ray SDK for Python: its UDP emitter delivers to the collector",
     });
     assert.equal(out.success, true, new TextDecoder().decode(out.stderr));
     const traceId = new TextDecoder().decode(out.stdout).trim();
+    // The segment plus streamed subsegments: several datagrams.
+    let last = -1;
     for (let i = 0; i < 300; i++) {
-      if (running.collector.stats().udp.datagrams >= 1) break;
-      await new Promise((r) => setTimeout(r, 10));
+      const now = running.collector.stats().udp.datagrams;
+      if (now >= 2 && now === last) break;
+      last = now;
+      await new Promise((r) => setTimeout(r, 20));
     }
     running.collector.drain();
     const stats = running.collector.stats();
     assert.equal(stats.documents.rejected, 0);
+    assert.equal(stats.udp.malformed, 0);
     assert.equal(stats.store.traces, 1);
+    assert.ok(stats.store.documents > 1, "the Python SDK streamed subsegments");
     const response = await fetch(new URL("/Traces", running.url), {
       method: "POST",
       body: JSON.stringify({ TraceIds: [traceId] }),
@@ -296,7 +308,13 @@ Deno.test("AWS X-Ray SDK for Python: its UDP emitter delivers to the collector",
     const doc = JSON.parse(body.Traces[0].Segments[0].Document);
     assert.equal(doc.name, "py-app");
     assert.equal(doc.annotations.lang, "python");
-    assert.equal(doc.subsegments[0].name, "py-work");
+    assert.equal(body.Traces[0].Segments.length, 1);
+    assert.deepEqual(
+      doc.subsegments.map((s: { name: string }) => s.name),
+      ["py-work", "py-more"],
+    );
+    assert.equal(doc.subsegments[0].subsegments[0].name, "py-inner");
+    assertValidDocument(doc);
     const summaries = await fetch(new URL("/TraceSummaries", running.url), {
       method: "POST",
       body: JSON.stringify({
