@@ -120,49 +120,80 @@ export function assembleTrace(
 // ---------------------------------------------------------------------------
 // Summaries
 
-/** An X-Ray `ServiceId`. */
+/** An X-Ray `ServiceId`: a node of the service graph. */
 export interface ServiceId {
+  /** The service or remote host name. */
   Name?: string;
+  /** The names it goes by (here: `[Name]`). */
   Names?: string[];
+  /** The segment's `origin`, else `service`; `remote`, `AWS::<name>`, `Database::SQL` or `client`. */
   Type?: string;
 }
 
-/** An X-Ray `AnnotationValue`. */
+/** An X-Ray `AnnotationValue`: exactly one of the three. */
 export type AnnotationValue =
   | { StringValue: string }
   | { NumberValue: number }
   | { BooleanValue: boolean };
 
+/** The HTTP request and response of a trace's entry segment. */
+export interface TraceHttp {
+  /** `http.request.url`. */
+  HttpURL?: string;
+  /** `http.response.status`. */
+  HttpStatus?: number;
+  /** `http.request.method`. */
+  HttpMethod?: string;
+  /** `http.request.user_agent`. */
+  UserAgent?: string;
+  /** `http.request.client_ip`. */
+  ClientIp?: string;
+}
+
 /** An X-Ray `TraceSummary` (the fields this collector fills). */
 export interface TraceSummary {
+  /** The trace id. */
   Id: string;
+  /** The earliest start time in the trace, epoch seconds. */
   StartTime: number;
+  /** Latest end minus earliest start, seconds (absent while nothing ended). */
   Duration?: number;
+  /** The entry segment's end minus its start, seconds. */
   ResponseTime?: number;
+  /** A segment has `fault`. */
   HasFault: boolean;
+  /** A segment has `error`. */
   HasError: boolean;
+  /** A segment has `throttle`. */
   HasThrottle: boolean;
+  /** Part of the trace is in progress, or no segment arrived yet. */
   IsPartial: boolean;
-  Http?: {
-    HttpURL?: string;
-    HttpStatus?: number;
-    HttpMethod?: string;
-    UserAgent?: string;
-    ClientIp?: string;
-  };
+  /** The entry segment's HTTP request and response. */
+  Http?: TraceHttp;
+  /** Every annotation in the trace: key → distinct values and the services that set them. */
   Annotations: Record<
     string,
     { AnnotationValue: AnnotationValue; ServiceIds: ServiceId[] }[]
   >;
+  /** Segments' `user` values. */
   Users: { UserName: string; ServiceIds: ServiceId[] }[];
+  /** Every service and downstream host in the trace. */
   ServiceIds: ServiceId[];
+  /** Segments' `resource_arn` values. */
   ResourceARNs: { ARN: string }[];
+  /** EC2 instance ids from segments' `aws.ec2`. */
   InstanceIds: { Id: string }[];
+  /** Availability zones from segments' `aws.ec2`. */
   AvailabilityZones: { Name: string }[];
+  /** The earliest root segment's service. */
   EntryPoint?: ServiceId;
+  /** Where faults start: the deepest entities with `fault`. */
   FaultRootCauses: RootCause[];
+  /** Where errors start: the deepest entities with `error` or `throttle`. */
   ErrorRootCauses: RootCause[];
+  /** Always empty here. */
   ResponseTimeRootCauses: unknown[];
+  /** Increases each time the trace's documents change. */
   Revision: number;
 }
 
@@ -367,19 +398,32 @@ export function summarizeTrace(
   return summary;
 }
 
+/** One step of a root cause's path: an entity and its exceptions. */
+export interface RootCauseEntity {
+  /** The segment or subsegment name. */
+  Name: string;
+  /** Its exceptions (`type` → `Name`, `message` → `Message`). */
+  Exceptions: { Name?: string; Message?: string }[];
+  /** Whether it is a remote call (namespace `remote` or `aws`). */
+  Remote: boolean;
+}
+
 /** An X-Ray `FaultRootCause` / `ErrorRootCause`. */
 export interface RootCause {
+  /** The service where it starts, with the path to the entity. */
   Services: {
+    /** The service (or untraced downstream host). */
     Name: string;
+    /** `[Name]`. */
     Names: string[];
+    /** As in {@linkcode ServiceId}. */
     Type?: string;
-    EntityPath: {
-      Name: string;
-      Exceptions: { Name?: string; Message?: string }[];
-      Remote: boolean;
-    }[];
+    /** From the segment down to the flagged entity. */
+    EntityPath: RootCauseEntity[];
+    /** True for an untraced downstream host. */
     Inferred: boolean;
   }[];
+  /** Whether the trace's entry segment has the same flag. */
   ClientImpacting: boolean;
 }
 

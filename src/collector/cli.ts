@@ -24,12 +24,19 @@ the AWS X-Ray SDKs), or xrayApiSender / the AWS CLI with endpoint http://127.0.0
 
 /** Parsed command-line options. */
 export interface CollectorCliOptions {
+  /** `--port` (TCP and UDP). */
   port: number;
+  /** `--host`. */
   host: string;
+  /** `--data`: a directory, or `:memory:`. */
   data: string;
+  /** `--rules`: a rules file path. */
   rules?: string;
+  /** `--max-traces`. */
   maxTraces?: number;
+  /** False with `--no-udp`. */
   udp: boolean;
+  /** `--help` was given. */
   help: boolean;
 }
 

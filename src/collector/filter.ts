@@ -19,6 +19,7 @@ export class FilterExpressionError extends SyntaxError {
   /** Where in the expression the problem is (0-based character offset). */
   readonly position: number;
   /**
+   * Creates the error.
    * @param message What is wrong.
    * @param position Where (0-based character offset).
    */

@@ -41,7 +41,19 @@ export {
   parseFilterExpression,
   type TraceFilter,
 } from "./filter.ts";
-export type { TraceSummary } from "./_trace.ts";
+export type {
+  AnnotationValue,
+  RootCause,
+  RootCauseEntity,
+  ServiceId,
+  TraceHttp,
+  TraceSummary,
+} from "./_trace.ts";
+export type {
+  LocalSamplingDefault,
+  LocalSamplingRule,
+  LocalSamplingRules,
+} from "../sampling/local.ts";
 export {
   COLLECTOR_USAGE,
   type CollectorCliOptions,
