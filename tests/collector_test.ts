@@ -4,6 +4,7 @@
 // read APIs in X-Ray's shapes, sampling from a rules file, and junk input.
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
+import { connect } from "node:net";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -796,6 +797,20 @@ Deno.test("collector: junk is counted and refused, never a crash", async () => {
         .status,
       400,
     );
+    // Clients that give up mid-body, and raw garbage on the TCP port.
+    for (
+      const raw of [
+        'POST /TraceSegments HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"TraceSeg',
+        "GARBAGE\r\n\r\n",
+        "POST /TraceSegments HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+      ]
+    ) {
+      const socket = connect(running.port, "127.0.0.1");
+      await new Promise<void>((resolve) => socket.once("connect", resolve));
+      await new Promise<void>((resolve) => socket.write(raw, () => resolve()));
+      await new Promise((r) => setTimeout(r, 20));
+      socket.destroy();
+    }
     // A body over the limit: 413.
     const huge = await post(running, "/TraceSegments", {
       TraceSegmentDocuments: ["x".repeat(5000)],
@@ -830,6 +845,8 @@ Deno.test("collector: junk is counted and refused, never a crash", async () => {
     assert.equal(stats.http.tooLarge, 1);
     assert.equal(stats.http.notFound, 1);
     assert.ok(stats.http.badRequests >= 3);
+    assert.equal(stats.http.errors, 0);
+    assert.ok(stats.http.aborted >= 1);
     // And /stats says the same over HTTP.
     const viaHttp = await (await fetch(new URL("/stats", running.url))).json();
     assert.deepEqual(viaHttp.udp, stats.udp);

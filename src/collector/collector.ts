@@ -73,6 +73,8 @@ export interface CollectorStats {
     requests: number;
     tooLarge: number;
     throttled: number;
+    /** Bodies that ended early (the client went away). */
+    aborted: number;
     badJson: number;
     badRequests: number;
     notFound: number;
@@ -175,7 +177,19 @@ async function readBody(
   let size = 0;
   try {
     for (;;) {
-      const { done, value } = await reader.read();
+      let chunk: ReadableStreamReadResult<Uint8Array>;
+      try {
+        chunk = await reader.read();
+      } catch (e) {
+        throw new HttpError(
+          400,
+          "IncompleteBody",
+          `The request body ended early: ${
+            e instanceof Error ? e.message : String(e)
+          }`,
+        );
+      }
+      const { done, value } = chunk;
       if (done) break;
       size += value.byteLength;
       if (size > limit) {
@@ -350,6 +364,7 @@ export async function createCollector(
     requests: 0,
     tooLarge: 0,
     throttled: 0,
+    aborted: 0,
     badJson: 0,
     badRequests: 0,
     notFound: 0,
@@ -741,6 +756,7 @@ export async function createCollector(
       if (e instanceof HttpError) {
         if (e.status === 413) http.tooLarge++;
         else if (e.status === 429) http.throttled++;
+        else if (e.code === "IncompleteBody") http.aborted++;
         else http.badRequests++;
         return errorResponse(e);
       }

@@ -123,6 +123,9 @@ function listenHttp(
 ): Promise<{ server: ReturnType<typeof createServer>; port: number }> {
   return new Promise((resolve, reject) => {
     const server = createServer((req, res) => {
+      // A client that goes away mid-request must not take the process down.
+      req.on("error", () => {});
+      res.on("error", () => {});
       const origin = `http://${host.includes(":") ? `[${host}]` : host}`;
       let request: Request;
       try {
