@@ -74,6 +74,9 @@ export interface Store {
   close(): void;
 }
 
+/** The table layout's version (SQLite `user_version`). */
+const STORE_VERSION = 1;
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS traces (
   trace_id TEXT PRIMARY KEY,
@@ -119,6 +122,15 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     } catch {
       // Not every file system supports WAL; the default journal works too.
     }
+  }
+  // The store is a development cache: a file from another layout version is
+  // started afresh rather than migrated.
+  const version = Number(
+    db.prepare("PRAGMA user_version").get()?.user_version ?? 0,
+  );
+  if (version !== STORE_VERSION) {
+    db.exec("DROP TABLE IF EXISTS traces; DROP TABLE IF EXISTS documents;");
+    db.exec(`PRAGMA user_version = ${STORE_VERSION}`);
   }
   db.exec(SCHEMA);
   const q = (sql: string): SqlStatement => db.prepare(sql);
