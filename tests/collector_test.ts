@@ -22,6 +22,7 @@ import {
   type TraceSummary,
 } from "../src/collector/mod.ts";
 import { schemaErrors } from "../src/collector/_schema.ts";
+import { openSqlite } from "../src/collector/_sqlite.ts";
 import { assertValidDocument } from "./_schema.ts";
 
 const T0 = Math.floor(Date.now() / 1000);
@@ -393,6 +394,31 @@ Deno.test("collector: traces survive a restart with a database file", async () =
       assert.equal(running.collector.stats().store.traces, 1);
       const found = await summaries(running, "annotation.kept = true");
       assert.deepEqual(found.map((s) => s.Id), [doc.trace_id]);
+    } finally {
+      await running.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+Deno.test("collector: a data file from another store layout starts afresh", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "xray-edge-collector-"));
+  try {
+    const database = join(dir, "traces.sqlite");
+    const old = await openSqlite(database);
+    old.exec("CREATE TABLE traces (trace_id TEXT PRIMARY KEY, summary TEXT)");
+    old.prepare("INSERT INTO traces VALUES (?, ?)").run("x", "{}");
+    old.close();
+    const running = await startCollector({ port: 0, database, udp: false });
+    try {
+      assert.equal(running.collector.stats().store.traces, 0);
+      const doc = segment();
+      assert.deepEqual(
+        (await put(running, [doc])).UnprocessedTraceSegments,
+        [],
+      );
+      assert.equal((await summaries(running))[0].Id, doc.trace_id);
     } finally {
       await running.close();
     }
