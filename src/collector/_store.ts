@@ -6,6 +6,8 @@
 import { openSqlite, type SqlDatabase, type SqlStatement } from "./_sqlite.ts";
 import {
   assembleTrace,
+  type GraphObservation,
+  graphObservations,
   type StoredDocument,
   summarizeTrace,
   type TraceSummary,
@@ -63,19 +65,21 @@ export interface Store {
   ): IterableIterator<TraceRow>;
   /** The stored documents of a trace (empty when unknown). */
   documents(traceId: string): StoredDocument[];
-  /** Trace ids starting in [start, end], newest first, at most `limit`. */
-  traceIds(
+  /** The service-graph calls of the traces in range, newest first, at most `limit` traces. */
+  graphs(
     start: number,
     end: number,
     range: TimeRange,
     limit: number,
-  ): string[];
+  ): GraphObservation[][];
+  /** The service-graph calls of one trace (`undefined` when unknown). */
+  graphOf(traceId: string): GraphObservation[] | undefined;
   counts(): { traces: number; documents: number; bytes: number };
   close(): void;
 }
 
 /** The table layout's version (SQLite `user_version`). */
-const STORE_VERSION = 1;
+const STORE_VERSION = 2;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS traces (
@@ -87,7 +91,8 @@ CREATE TABLE IF NOT EXISTS traces (
   bytes INTEGER NOT NULL,
   documents INTEGER NOT NULL,
   revision INTEGER NOT NULL,
-  summary TEXT NOT NULL
+  summary TEXT NOT NULL,
+  graph TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS traces_seq ON traces(seq);
 CREATE INDEX IF NOT EXISTS traces_start ON traces(start_time);
@@ -147,7 +152,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     "SELECT seq, revision, bytes, documents FROM traces WHERE trace_id = ?",
   );
   const upsertTrace = q(
-    "INSERT OR REPLACE INTO traces (trace_id, seq, start_time, end_time, id_time, bytes, documents, revision, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "INSERT OR REPLACE INTO traces (trace_id, seq, start_time, end_time, id_time, bytes, documents, revision, summary, graph) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
   );
   const oldest = q("SELECT trace_id FROM traces ORDER BY seq LIMIT ?");
   const deleteTrace = q("DELETE FROM traces WHERE trace_id = ?");
@@ -166,14 +171,15 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       `SELECT trace_id, summary FROM traces WHERE ${WHERE.Event} ORDER BY start_time DESC, seq DESC LIMIT ? OFFSET ?`,
     ),
   };
-  const idsInRange = {
+  const graphsInRange = {
     TraceId: q(
-      `SELECT trace_id FROM traces WHERE ${WHERE.TraceId} ORDER BY start_time DESC LIMIT ?`,
+      `SELECT graph FROM traces WHERE ${WHERE.TraceId} ORDER BY start_time DESC LIMIT ?`,
     ),
     Event: q(
-      `SELECT trace_id FROM traces WHERE ${WHERE.Event} ORDER BY start_time DESC LIMIT ?`,
+      `SELECT graph FROM traces WHERE ${WHERE.Event} ORDER BY start_time DESC LIMIT ?`,
     ),
   };
+  const graphOf = q("SELECT graph FROM traces WHERE trace_id = ?");
   // Parsed summaries, kept beside the rows (bounded by maxTraces).
   const summaryCache = new Map<string, TraceSummary>();
   const totals = db.prepare(
@@ -190,7 +196,8 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     const before = getTrace.get(traceId);
     const rows = docsOf.all(traceId) as unknown as StoredDocument[];
     const revision = before ? Number(before.revision) + 1 : 1;
-    const summary = summarizeTrace(assembleTrace(traceId, rows), revision);
+    const assembled = assembleTrace(traceId, rows);
+    const summary = summarizeTrace(assembled, revision);
     let bytes = 0;
     for (const row of rows) bytes += row.body.length;
     const n = rows.length;
@@ -213,6 +220,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       n,
       revision,
       JSON.stringify(summary),
+      JSON.stringify(graphObservations(assembled)),
     );
   }
 
@@ -339,15 +347,19 @@ export async function openStore(options: StoreOptions): Promise<Store> {
         body: String(r.body),
       }));
     },
-    traceIds(
+    graphs(
       start: number,
       end: number,
       range: TimeRange,
       limit: number,
-    ): string[] {
-      return idsInRange[range].all(start, end, limit).map((r) =>
-        String(r.trace_id)
+    ): GraphObservation[][] {
+      return graphsInRange[range].all(start, end, limit).map((r) =>
+        JSON.parse(String(r.graph))
       );
+    },
+    graphOf(traceId: string): GraphObservation[] | undefined {
+      const row = graphOf.get(traceId);
+      return row ? JSON.parse(String(row.graph)) : undefined;
     },
     counts() {
       return { traces: traceCount, documents: documentCount, bytes: byteCount };

@@ -555,14 +555,14 @@ function emptyStats(): Stats {
   };
 }
 
-function count(stats: Stats, entity: Doc): void {
+function count(stats: Stats, sample: GraphSample): void {
   stats.total++;
-  if (entity.fault === true) stats.fault++;
-  else if (entity.throttle === true) stats.throttle++;
-  else if (entity.error === true) stats.error++;
+  if (sample.x === 3) stats.fault++;
+  else if (sample.x === 2) stats.throttle++;
+  else if (sample.x === 1) stats.error++;
   else stats.ok++;
-  if (typeof entity.end_time === "number") {
-    const seconds = entity.end_time - entity.start_time;
+  if (sample.e !== undefined) {
+    const seconds = sample.e - sample.s;
     stats.responseTime += seconds;
     const bucket = Math.round(seconds * 1000) / 1000;
     const seen = stats.histogram.get(bucket);
@@ -587,11 +587,74 @@ function statistics(stats: Stats): Record<string, unknown> {
   };
 }
 
+/** An entity's times and outcome, as the service graph counts it. */
+export interface GraphSample {
+  /** Start, epoch seconds. */
+  s: number;
+  /** End, epoch seconds (absent while in progress). */
+  e?: number;
+  /** 0 ok, 1 error, 2 throttle, 3 fault. */
+  x: 0 | 1 | 2 | 3;
+}
+
+/**
+ * One call seen in a trace: the callee node (counted with the sample) and the
+ * edge from its caller (`client` for a root). Compact, so it is stored with
+ * the trace and graphs are built without re-reading documents.
+ */
+export interface GraphObservation extends GraphSample {
+  /** The callee. */
+  to: ServiceId;
+  /** The caller. */
+  from: ServiceId;
+}
+
+function sample(entity: Doc): GraphSample {
+  const out: GraphSample = {
+    s: entity.start_time,
+    x: entity.fault === true
+      ? 3
+      : entity.throttle === true
+      ? 2
+      : entity.error === true
+      ? 1
+      : 0,
+  };
+  if (typeof entity.end_time === "number") out.e = entity.end_time;
+  return out;
+}
+
+const CLIENT: ServiceId = Object.freeze({ Type: "client" });
+
+/** The calls of one assembled trace, for {@linkcode ServiceGraph}. */
+export function graphObservations(trace: AssembledTrace): GraphObservation[] {
+  const out: GraphObservation[] = [];
+  for (const id of trace.segmentIds) {
+    const seg = trace.entities.get(id)!;
+    const caller = typeof seg.parent_id === "string"
+      ? owningSegment(trace, seg.parent_id)
+      : undefined;
+    out.push({
+      to: serviceOf(seg, true),
+      from: caller ? serviceOf(caller, true) : CLIENT,
+      ...sample(seg),
+    });
+  }
+  for (const { call, from } of inferredCalls(trace)) {
+    out.push({
+      to: serviceOf(call, false),
+      from: serviceOf(from, true),
+      ...sample(call),
+    });
+  }
+  return out;
+}
+
 /** Accumulates the service graph of many traces. */
 export class ServiceGraph {
   #nodes = new Map<string, GraphNode>();
 
-  #node(service: ServiceId, entity?: Doc): GraphNode {
+  #node(service: ServiceId): GraphNode {
     const key = `${service.Name ?? ""}\u0000${service.Type ?? ""}`;
     let node = this.#nodes.get(key);
     if (!node) {
@@ -605,48 +668,36 @@ export class ServiceGraph {
       };
       this.#nodes.set(key, node);
     }
-    if (entity) {
-      node.start = Math.min(node.start, entity.start_time);
-      node.end = Math.max(node.end, entity.end_time ?? entity.start_time);
-      count(node.stats, entity);
-    }
     return node;
-  }
-
-  #edge(from: GraphNode, to: GraphNode, entity: Doc): void {
-    const key = `${to.service.Name ?? ""}\u0000${to.service.Type ?? ""}`;
-    let edge = from.edges.get(key);
-    if (!edge) {
-      edge = {
-        start: Number.POSITIVE_INFINITY,
-        end: Number.NEGATIVE_INFINITY,
-        stats: emptyStats(),
-      };
-      from.edges.set(key, edge);
-    }
-    edge.start = Math.min(edge.start, entity.start_time);
-    edge.end = Math.max(edge.end, entity.end_time ?? entity.start_time);
-    count(edge.stats, entity);
   }
 
   /** Adds one assembled trace. */
   add(trace: AssembledTrace): void {
-    for (const id of trace.segmentIds) {
-      const seg = trace.entities.get(id)!;
-      const node = this.#node(serviceOf(seg, true), seg);
-      const caller = typeof seg.parent_id === "string"
-        ? owningSegment(trace, seg.parent_id)
-        : undefined;
-      if (caller) {
-        this.#edge(this.#node(serviceOf(caller, true)), node, seg);
-      } else {
-        node.root = true;
-        this.#edge(this.#node({ Type: "client" }), node, seg);
+    this.addObservations(graphObservations(trace));
+  }
+
+  /** Adds the calls of one trace (from {@linkcode graphObservations}). */
+  addObservations(observations: readonly GraphObservation[]): void {
+    for (const o of observations) {
+      const node = this.#node(o.to);
+      node.start = Math.min(node.start, o.s);
+      node.end = Math.max(node.end, o.e ?? o.s);
+      count(node.stats, o);
+      const from = this.#node(o.from);
+      if (o.from.Type === "client") node.root = true;
+      const key = `${o.to.Name ?? ""}\u0000${o.to.Type ?? ""}`;
+      let edge = from.edges.get(key);
+      if (!edge) {
+        edge = {
+          start: Number.POSITIVE_INFINITY,
+          end: Number.NEGATIVE_INFINITY,
+          stats: emptyStats(),
+        };
+        from.edges.set(key, edge);
       }
-    }
-    for (const { call, from } of inferredCalls(trace)) {
-      const target = this.#node(serviceOf(call, false), call);
-      this.#edge(this.#node(serviceOf(from, true)), target, call);
+      edge.start = Math.min(edge.start, o.s);
+      edge.end = Math.max(edge.end, o.e ?? o.s);
+      count(edge.stats, o);
     }
   }
 

@@ -283,7 +283,6 @@ function offsetFrom(token: unknown): number {
 
 const SUMMARIES_PAGE = 1000;
 const TRACES_PAGE = 100;
-const GRAPH_TRACE_LIMIT = 5000;
 
 /**
  * Creates a collector: storage plus the HTTP routes as a fetch handler and a
@@ -655,10 +654,8 @@ export async function createCollector(
     const end = time(body?.EndTime, "EndTime");
     drain();
     const graph = new ServiceGraph();
-    for (
-      const id of store.traceIds(start, end, "Event", GRAPH_TRACE_LIMIT)
-    ) {
-      graph.add(assembleTrace(id, store.documents(id)));
+    for (const calls of store.graphs(start, end, "Event", maxTraces)) {
+      graph.addObservations(calls);
     }
     return json({
       StartTime: start,
@@ -673,8 +670,8 @@ export async function createCollector(
     drain();
     const graph = new ServiceGraph();
     for (const id of ids) {
-      const docs = store.documents(id);
-      if (docs.length > 0) graph.add(assembleTrace(id, docs));
+      const calls = store.graphOf(id);
+      if (calls) graph.addObservations(calls);
     }
     return json({ Services: graph.services() });
   }
