@@ -767,6 +767,27 @@ Deno.test("collector: GetSamplingRules and SamplingTargets serve a rules file to
         },
       );
       assert.equal(sampler.shouldSample({ path: "/other" }).sampled, false);
+      // End to end: a tracer sampling by the served rules and sending to the
+      // same collector; only the sampled request arrives, naming its rule.
+      const tracer = createTracer({
+        serviceName: "sampled-app",
+        sampler,
+        sender: daemonSender({ address: `127.0.0.1:${running.port}` }),
+      });
+      const kept = tracer.startSegment("sampled-app", {
+        sampling: { method: "GET", path: "/api/items" },
+      });
+      kept.end();
+      tracer.startSegment("sampled-app", {
+        sampling: { method: "GET", path: "/health" },
+      }).end();
+      await tracer.flush();
+      await tracer.shutdown();
+      assert.equal(running.collector.stats().store.traces, 1);
+      const doc = JSON.parse(
+        (await getTrace(running, kept.traceId)).Segments[0].Document,
+      );
+      assert.equal(doc.aws.xray.sampling_rule_name, "api");
       await sampler.poll();
       assert.deepEqual(errors, []);
       const stats = running.collector.stats();
