@@ -528,8 +528,13 @@ Deno.test("collector: GetTraceSummaries filters with X-Ray filter expressions", 
 
 Deno.test("parseFilterExpression() explains what is wrong and where", () => {
   const cases: [string, RegExp][] = [
-    ["service(", /position 9: expected a "name" and '\)'/],
-    ['service("a"', /position 12: expected a "name" and '\)'/],
+    [
+      "service(",
+      /position 9: expected a "name", id\(\.\.\.\) or '\)' in service/,
+    ],
+    ['service("a"', /position 12: expected a "name", id\(\.\.\.\) or '\)'/],
+    ['service(id(nam: "x"))', /position 12: expected name: or type: in id/],
+    ['service(id(name "x"))', /position 17: expected ':' after name/],
     ["(fault", /position 7: expected '\)', found the end/],
     ["fault AND", /position 10: expected a keyword/],
     [
@@ -588,6 +593,27 @@ Deno.test("parseFilterExpression() explains what is wrong and where", () => {
     true,
   );
   assert.equal(parseFilterExpression("annotation.missing")(summary), false);
+  const withService = {
+    ...summary,
+    ServiceIds: [{ Name: "db", Names: ["db"], Type: "Database::SQL" }],
+    FaultRootCauses: [{
+      Services: [{
+        Name: "db",
+        Names: ["db"],
+        Type: "Database::SQL",
+        EntityPath: [],
+        Inferred: true,
+      }],
+      ClientImpacting: true,
+    }],
+  } as TraceSummary;
+  const matches = (text: string) => parseFilterExpression(text)(withService);
+  assert.equal(matches('service(id(name: "db", type: "Database::SQL"))'), true);
+  assert.equal(matches('service(id(type: "remote"))'), false);
+  assert.equal(matches('service(id(name: "db"))'), true);
+  assert.equal(matches('rootcause.fault.service("db")'), true);
+  assert.equal(matches('rootcause.error.service("db")'), false);
+  assert.equal(matches("service()"), true);
   assert.equal(parseFilterExpression("  ")(summary), true);
 });
 

@@ -2,7 +2,9 @@
  * A parser and evaluator for a subset of X-Ray filter expressions, applied to
  * the trace summaries the collector keeps.
  *
- * Supported: `service("name")`; `annotation.key` compared with `=`, `!=`,
+ * Supported: `service("name")`, `service(id(name: "n", type: "t"))`,
+ * `rootcause.fault.service(...)`, `rootcause.error.service(...)`;
+ * `annotation.key` compared with `=`, `!=`,
  * `<`, `<=`, `>`, `>=` (numbers) or `=`, `!=`, `CONTAINS`, `BEGINSWITH`,
  * `ENDSWITH` (strings), or `= true|false`; `http.status`, `http.url`,
  * `http.method`, `http.useragent`, `http.clientip`, `user`, `responsetime`,
@@ -42,7 +44,21 @@ interface Token {
   at: number;
 }
 
-const PUNCT = ["&&", "||", "!=", "<=", ">=", "(", ")", "!", "=", "<", ">", ","];
+const PUNCT = [
+  "&&",
+  "||",
+  "!=",
+  "<=",
+  ">=",
+  "(",
+  ")",
+  "!",
+  "=",
+  "<",
+  ">",
+  ",",
+  ":",
+];
 
 function tokenize(text: string): Token[] {
   const tokens: Token[] = [];
@@ -272,6 +288,54 @@ export function parseFilterExpression(text: string): TraceFilter {
     return fail(t, what);
   }
 
+  function expect(text: string, what: string): void {
+    const t = next();
+    if (t.text !== text || (t.kind !== "punct" && t.kind !== "word")) {
+      fail(t, what);
+    }
+  }
+
+  /**
+   * `( )`, `("name")` or `(id(name: "name", type: "type"))` after a service
+   * keyword: a test on a service id.
+   */
+  function serviceSelector(
+    keyword: string,
+  ): (id: { Name?: string; Names?: string[]; Type?: string }) => boolean {
+    expect("(", `'(' after ${keyword}`);
+    let name: string | undefined;
+    let type: string | undefined;
+    if (peek().kind === "string") {
+      name = next().value as string;
+    } else if (peek().kind === "word" && peek().text === "id") {
+      next();
+      expect("(", "'(' after id");
+      for (;;) {
+        const key = next();
+        if (
+          key.kind !== "word" || (key.text !== "name" && key.text !== "type")
+        ) {
+          fail(key, "name: or type: in id(...)");
+        }
+        expect(":", `':' after ${key.text}`);
+        const v = value("string") as string;
+        if (key.text === "name") name = v;
+        else type = v;
+        if (peek().text === ",") {
+          next();
+          continue;
+        }
+        break;
+      }
+      expect(")", "')' to close id(...)");
+    }
+    expect(")", `a "name", id(...) or ')' in ${keyword}(...)`);
+    return (id) =>
+      (name === undefined || id.Name === name ||
+        (id.Names ?? []).includes(name)) &&
+      (type === undefined || id.Type === type);
+  }
+
   function primary(): TraceFilter {
     const t = next();
     if (t.kind === "punct" && t.text === "(") {
@@ -287,18 +351,17 @@ export function parseFilterExpression(text: string): TraceFilter {
     }
     const word = t.text.toLowerCase();
     if (word === "service") {
-      const open = next();
-      if (open.text !== "(") fail(open, "'(' after service");
-      let name: string | undefined;
-      if (peek().kind === "string") name = next().value as string;
-      const close = next();
-      if (close.text !== ")") fail(close, "a \"name\" and ')' in service(...)");
-      return name === undefined
-        ? (s) => s.ServiceIds.length > 0
-        : (s) =>
-          s.ServiceIds.some((id) =>
-            id.Name === name || (id.Names ?? []).includes(name!)
-          );
+      const matches = serviceSelector("service");
+      return (s) => s.ServiceIds.some(matches);
+    }
+    if (
+      word === "rootcause.fault.service" || word === "rootcause.error.service"
+    ) {
+      const matches = serviceSelector(t.text);
+      const causes = word === "rootcause.fault.service"
+        ? (s: TraceSummary) => s.FaultRootCauses
+        : (s: TraceSummary) => s.ErrorRootCauses;
+      return (s) => causes(s).some((c) => c.Services.some(matches));
     }
     if (word in FLAGS) {
       const flag = FLAGS[word];
@@ -352,7 +415,7 @@ export function parseFilterExpression(text: string): TraceFilter {
     }
     return fail(
       t,
-      'a keyword (service("name"), annotation.KEY, http.status, http.url, http.method, http.useragent, http.clientip, user, responsetime, duration, ok, error, fault, throttle, partial)',
+      'a keyword (service("name"), rootcause.fault.service(...), rootcause.error.service(...), annotation.KEY, http.status, http.url, http.method, http.useragent, http.clientip, user, responsetime, duration, ok, error, fault, throttle, partial)',
     );
   }
 
