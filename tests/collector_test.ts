@@ -1,4 +1,4 @@
-// matrix: deno,node22,bun,deno-npm — the collector's store is node:sqlite (Deno, Node >= 22.5) or bun:sqlite; Node 20 has neither, workerd no servers
+// matrix: deno,node22,bun,deno-npm — the collector's store is node:sqlite (Deno, Node >= 22.13) or bun:sqlite; Node 20 has neither, workerd no servers
 // The local collector on real sockets: ingest from the project's own senders
 // (daemonSender, udpSender, xrayApiSender), trace assembly, retention, the
 // read APIs in X-Ray's shapes, sampling from a rules file, and junk input.

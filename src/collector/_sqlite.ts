@@ -1,6 +1,6 @@
 // The one runtime-specific part of the collector's storage: an embedded
 // SQLite database from `bun:sqlite` on Bun and `node:sqlite` on Deno and
-// Node >= 22. Both expose the same synchronous prepare/run/get/all shape with
+// Node >= 22.13 (unflagged there). Both expose the same synchronous prepare/run/get/all shape with
 // positional parameters, which is all the store uses.
 
 /** A prepared statement (positional `?` parameters). */
@@ -52,7 +52,7 @@ export async function openSqlite(path: string): Promise<SqlDatabase> {
       mod = await import("node:sqlite");
     } catch (e) {
       throw new Error(
-        `Cannot open the collector's store as this runtime has no node:sqlite (Deno 2.2+, Node 22.5+ or Bun are needed): ${
+        `Cannot open the collector's store as this runtime has no node:sqlite (Deno 2.2+, Node 22.13+ or Bun are needed): ${
           e instanceof Error ? e.message : String(e)
         }`,
       );

@@ -6,7 +6,7 @@
  * `GetServiceGraph`, `GetTraceGraph`) in the X-Ray API's own shapes, with a
  * trace viewer at `/`. For development and tests, never the production path.
  *
- * Storage uses `node:sqlite` (Deno, Node 22.5+) or `bun:sqlite` (Bun).
+ * Storage uses `node:sqlite` (Deno, Node 22.13+) or `bun:sqlite` (Bun).
  *
  * @example Start a collector and send it a trace
  * ```ts
