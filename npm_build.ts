@@ -155,7 +155,8 @@ async function runTsc(entries: string[]): Promise<void> {
         rootDir: ROOT,
         outDir: DIST,
       },
-      files: entries.map((e) => join(ROOT, e)),
+      // The executables are compiled with the entry points.
+      files: [...entries, ...Object.values(BINS)].map((e) => join(ROOT, e)),
     };
     const config = join(tmp, "tsconfig.json");
     await Deno.writeTextFile(config, JSON.stringify(tsconfig, null, 2));
@@ -189,7 +190,7 @@ export async function buildNpm(): Promise<Record<string, unknown>> {
     env: { RUST_BACKTRACE: "0", NO_COLOR: "1" },
   }).output();
 
-  await runTsc([...Object.values(deno.exports), ...Object.values(BINS)]);
+  await runTsc(Object.values(deno.exports));
 
   const bareJs = new Set<string>();
   const bareTypes = new Set<string>();
@@ -243,15 +244,15 @@ export async function buildNpm(): Promise<Record<string, unknown>> {
     type: "module",
     sideEffects: false,
     exports: packageExports(deno.exports),
-    bin: Object.fromEntries(
-      Object.entries(BINS).map(([name, source]) => [
-        name,
-        `${distStem(source)}.js`,
-      ]),
-    ),
     files: ["dist"],
     engines: { node: ">=20" },
   };
+  pkg.bin = Object.fromEntries(
+    Object.entries(BINS).map(([name, source]) => [
+      name,
+      `${distStem(source)}.js`,
+    ]),
+  );
   if (Object.keys(dependencies).length) pkg.dependencies = dependencies;
   if (Object.keys(peerDependencies).length) {
     pkg.peerDependencies = peerDependencies;
