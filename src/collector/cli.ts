@@ -162,9 +162,18 @@ export async function runCollectorCli(
   });
   const address = `${options.host}:${running.port}`;
   log(`xray-edge collector on ${address} (HTTP${running.udp ? " + UDP" : ""})`);
+  if (options.host === "0.0.0.0" || options.host === "::") {
+    log(
+      "  listening on every interface: anyone who can reach it can read traces",
+    );
+  }
   log(`  storage: ${database === ":memory:" ? "in memory" : database}`);
   if (options.rules) log(`  sampling rules: ${options.rules}`);
-  log(`  send traces: AWS_XRAY_DAEMON_ADDRESS=${address}`);
+  log(
+    `  send traces: AWS_XRAY_DAEMON_ADDRESS=${
+      new URL(running.url).host.replace(/^\[(.*)\]/, "$1")
+    }`,
+  );
   log(`  viewer: ${running.url}`);
   return running;
 }

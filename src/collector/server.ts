@@ -255,7 +255,13 @@ export async function startCollector(
           throw e;
         }
       }
-      const shown = host.includes(":") ? `[${host}]` : host;
+      // Listening on every interface: the viewer is reached on loopback.
+      const reach = host === "0.0.0.0"
+        ? "127.0.0.1"
+        : host === "::"
+        ? "::1"
+        : host;
+      const shown = reach.includes(":") ? `[${reach}]` : reach;
       return {
         url: `http://${shown}:${bound}/`,
         host,
