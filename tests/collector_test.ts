@@ -1181,3 +1181,62 @@ Deno.test("collector: one trace holds at most maxTraceBytes; further documents a
     );
   }, { maxTraceBytes: 2000 });
 });
+
+Deno.test("collector: a streamed final subsegment that drops its nested children still gets them back as they arrive", async () => {
+  await withCollector(async (running) => {
+    const trace = traceId();
+    const [s, a, c, d] = [segId(), segId(), segId(), segId()];
+    // The segment in progress, holding A in progress, holding C in progress.
+    const seg = {
+      name: "api",
+      id: s,
+      trace_id: trace,
+      start_time: T0 + 1,
+      end_time: T0 + 2,
+      subsegments: [{
+        name: "a",
+        id: a,
+        start_time: T0 + 1.1,
+        in_progress: true,
+        subsegments: [{
+          name: "c",
+          id: c,
+          start_time: T0 + 1.2,
+          in_progress: true,
+        }],
+      }],
+    };
+    const independent = (
+      id: string,
+      parent: string,
+      name: string,
+      start: number,
+    ) => ({
+      name,
+      id,
+      trace_id: trace,
+      parent_id: parent,
+      type: "subsegment",
+      start_time: T0 + start,
+      end_time: T0 + start + 0.05,
+    });
+    // A's final version without C, then D (C's child) before C itself.
+    await put(running, [seg]);
+    await put(running, [independent(a, s, "a", 1.1)]);
+    // The tree now holds the final A without C: nothing in progress is left.
+    let [summary] = await summaries(running);
+    assert.equal(summary.IsPartial, false);
+    await put(running, [independent(d, c, "d", 1.25)]);
+    await put(running, [independent(c, a, "c", 1.2)]);
+    const got = await getTrace(running, trace);
+    const doc = JSON.parse(got.Segments[0].Document);
+    assert.equal(got.Segments.length, 1);
+    const aDoc = doc.subsegments[0];
+    assert.equal(aDoc.in_progress, undefined);
+    assert.equal(aDoc.subsegments[0].id, c);
+    assert.equal(aDoc.subsegments[0].in_progress, undefined);
+    assert.equal(aDoc.subsegments[0].subsegments[0].id, d);
+    [summary] = await summaries(running);
+    assert.equal(summary.IsPartial, false);
+  });
+});

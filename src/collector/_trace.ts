@@ -43,6 +43,22 @@ function walk(
   }
 }
 
+/** Removes an entity and its nested ones from the index (where still theirs). */
+function unwalk(
+  entity: Doc,
+  entities: Map<string, Doc>,
+  parents: Map<string, string>,
+): void {
+  if (typeof entity?.id !== "string") return;
+  if (entities.get(entity.id) === entity) {
+    entities.delete(entity.id);
+    parents.delete(entity.id);
+  }
+  if (Array.isArray(entity.subsegments)) {
+    for (const sub of entity.subsegments) unwalk(sub, entities, parents);
+  }
+}
+
 function byStart(a: Doc, b: Doc): number {
   return (a.start_time ?? 0) - (b.start_time ?? 0);
 }
@@ -94,6 +110,9 @@ export function assembleTrace(
         // A streamed final version replaces the in-progress copy nested in
         // the parent; a nested final copy wins over an in-progress document.
         if (!(entity.in_progress === true && list[at].in_progress !== true)) {
+          // The replaced copy's nested entities leave the index: streamed
+          // children must attach to the new version, not the stale one.
+          unwalk(list[at], entities, parents);
           list[at] = entity;
         }
       } else {
