@@ -33,6 +33,12 @@ const PEER_PATTERNS: RegExp[] = [
   /^@cloudflare\/workers-types$/,
 ];
 
+/** Executables: npm `bin` name → source file (compiled with the exports). */
+export const BINS: Record<string, string> = {
+  // `npx xray-edge collector`: the local collector and trace viewer.
+  "xray-edge": "./src/collector/main.ts",
+};
+
 interface DenoJson {
   name: string;
   version: string;
@@ -171,7 +177,8 @@ async function runTsc(entries: string[]): Promise<void> {
         rootDir: ROOT,
         outDir: DIST,
       },
-      files: entries.map((e) => join(ROOT, e)),
+      // The executables are compiled with the entry points.
+      files: [...entries, ...Object.values(BINS)].map((e) => join(ROOT, e)),
     };
     const config = join(tmp, "tsconfig.json");
     await Deno.writeTextFile(config, JSON.stringify(tsconfig, null, 2));
@@ -282,6 +289,12 @@ export async function buildNpm(): Promise<Record<string, unknown>> {
     files: ["dist"],
     engines: { node: ">=20" },
   };
+  pkg.bin = Object.fromEntries(
+    Object.entries(BINS).map(([name, source]) => [
+      name,
+      `${distStem(source)}.js`,
+    ]),
+  );
   if (Object.keys(dependencies).length) pkg.dependencies = dependencies;
   if (Object.keys(peerDependencies).length) {
     pkg.peerDependencies = peerDependencies;
