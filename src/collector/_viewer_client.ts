@@ -506,6 +506,15 @@ async function loadTrace(id: string): Promise<void> {
     return;
   }
   state.trace = trace;
+  const sum = state.summaries.find((t) => t.Id === id);
+  byId("detail-summary").textContent = sum
+    ? [
+      sum.Http?.HttpMethod,
+      sum.Http?.HttpURL,
+      sum.Http?.HttpStatus,
+      ms(sum.Duration ?? trace.Duration),
+    ].filter((x) => x !== undefined && x !== "").join(" · ")
+    : ms(trace.Duration);
   renderWaterfall(trace);
 }
 
@@ -551,7 +560,7 @@ function renderWaterfall(trace: Trace): void {
     const status = (d.http?.response as { status?: number } | undefined)
       ?.status;
     const left = pos(start);
-    const width = Math.max(pos(end) - left, 0.3);
+    const width = Math.max(pos(end) - left, inProgress ? 2 : 0.3);
     const label = inProgress ? "in progress" : ms(end - start);
     const bar = h(
       "button",
@@ -906,6 +915,7 @@ function renderMap(services: Service[]): void {
   }
   for (const svc of services) {
     const n = g.node(String(svc.ReferenceId));
+    const name = svc.Name ?? (svc.Type === "client" ? "client" : "?");
     if (!n || n.x === undefined || n.y === undefined) continue;
     const st = stats(svc.SummaryStatistics);
     const x = n.x - NODE_W / 2;
@@ -924,7 +934,7 @@ function renderMap(services: Service[]): void {
         tabindex: 0,
       },
       s("rect", { width: NODE_W, height: NODE_H, rx: 8 }),
-      s("text", { x: 10, y: 20, class: "name" }, svc.Name ?? "?"),
+      s("text", { x: 10, y: 20, class: "name" }, name),
       s("text", { x: 10, y: 36, class: "type" }, svc.Type ?? ""),
       s(
         "text",
@@ -960,18 +970,20 @@ function renderMap(services: Service[]): void {
         class: "health fault",
       }),
     );
-    const title = s("title", {}, `Show traces through ${svc.Name ?? ""}`);
-    group.prepend(title);
-    const open = () => {
-      const name = (svc.Name ?? "").replace(/\\/g, "\\\\").replace(/"/g, '\\"');
-      byId<HTMLInputElement>("filter").value = `service("${name}")`;
-      applyFilter();
-      showTab("traces");
-    };
-    group.addEventListener("click", open);
-    group.addEventListener("keydown", (e) => {
-      if ((e as KeyboardEvent).key === "Enter") open();
-    });
+    if (svc.Name !== undefined) {
+      // A click lists the traces through this node.
+      group.prepend(s("title", {}, `Show traces through ${svc.Name}`));
+      const quoted = svc.Name.replace(/\\/g, "\\\\").replace(/"/g, '\\"');
+      const open = () => {
+        byId<HTMLInputElement>("filter").value = `service("${quoted}")`;
+        applyFilter();
+        showTab("traces");
+      };
+      group.addEventListener("click", open);
+      group.addEventListener("keydown", (e) => {
+        if ((e as KeyboardEvent).key === "Enter") open();
+      });
+    }
     children.push(group);
   }
   svg.replaceChildren(...children);

@@ -91,6 +91,7 @@ td.duration { text-align: right; }
   grid-template-columns: minmax(0, 1fr) 380px; gap: 12px; }
 #trace-detail[hidden] { display: none; }
 #trace-detail > h2 { grid-column: 1 / -1; font-size: 14px; margin: 0; }
+#detail-summary { font-weight: normal; color: var(--muted); margin-left: 8px; }
 #waterfall, #entity-panel { background: var(--panel); border: 1px solid var(--line);
   border-radius: 6px; }
 #entity-panel { padding: 10px 12px; max-height: 70vh; overflow: auto; }
@@ -197,7 +198,7 @@ const BODY = `
         segments to this collector.</p>
     </div>
     <section id="trace-detail" hidden>
-      <h2>Trace <code id="detail-id"></code></h2>
+      <h2>Trace <code id="detail-id"></code> <small id="detail-summary"></small></h2>
       <div id="waterfall"></div>
       <aside id="entity-panel"></aside>
     </section>
