@@ -2,10 +2,11 @@
 // the collector (src/collector/) merges; then the browser test should run
 // against the real collector and this file goes away.
 //
-// It serves `viewerPage` at `/` and a deliberately small fake of the three
-// read APIs the page calls, in the X-Ray API's JSON shapes, computed from the
-// segment documents the test hands it (real documents from the project's own
-// tracer): GetTraceSummaries (with a tiny filter subset: `service("x")`,
+// It serves `viewerPage` at `/`, takes documents on `POST /TraceSegments` in
+// the PutTraceSegments shape (as the collector does, so the test feeds both
+// the same way), and answers a deliberately small fake of the three read APIs
+// the page calls, in the X-Ray API's JSON shapes, computed from those
+// documents (real ones from the project's own tracer): GetTraceSummaries (with a tiny filter subset: `service("x")`,
 // `http.status = N`, `annotation.k = "v"`, `fault`, `error`, `throttle`,
 // joined by AND; anything else is answered 400 InvalidRequestException),
 // BatchGetTraces and GetServiceGraph. It answers on both the collector's
@@ -19,9 +20,7 @@ type Doc = any;
 /** A running stand-in. */
 export interface StandIn {
   url: string;
-  /** Stores documents as the collector would on `PutTraceSegments`. */
-  add(documents: string[]): void;
-  /** The API paths the page called, in order. */
+  /** The API paths called, in order. */
   calls: string[];
   close(): Promise<void>;
 }
@@ -262,6 +261,18 @@ export async function startStandIn(): Promise<StandIn> {
     }
     calls.push(path);
     switch (path) {
+      case "/TraceSegments": {
+        const docs: string[] = Array.isArray(body.TraceSegmentDocuments)
+          ? body.TraceSegmentDocuments
+          : [];
+        for (const text of docs) {
+          const doc = JSON.parse(text);
+          const list = traces.get(doc.trace_id) ?? [];
+          traces.set(doc.trace_id, list);
+          list.push(doc);
+        }
+        return json({ UnprocessedTraceSegments: [] });
+      }
       case "/GetTraceSummaries":
       case "/TraceSummaries": {
         let keep: (s: ReturnType<typeof summary>) => boolean = () => true;
@@ -312,14 +323,6 @@ export async function startStandIn(): Promise<StandIn> {
   return {
     url: server.url,
     calls,
-    add(documents: string[]): void {
-      for (const text of documents) {
-        const doc = JSON.parse(text);
-        const list = traces.get(doc.trace_id) ?? [];
-        traces.set(doc.trace_id, list);
-        list.push(doc);
-      }
-    },
     close: () => server.close(),
   };
 }

@@ -4,8 +4,9 @@
 // documents are real: a Hono "checkout" app and a downstream "inventory"
 // server, both traced by xray-edge, plus an untraced "payments" host.
 // Until the collector merges, the page and its read APIs come from
-// tests/_viewer_stand_in.ts (a stand-in, named so); switch to the collector
-// then. Screenshots land in .screenshots/ (git-ignored).
+// tests/_viewer_stand_in.ts (a stand-in, named so): `startBackend()` below is
+// the one place to switch to the real collector (it takes documents the same
+// way, on POST /TraceSegments). Screenshots land in .screenshots/ (git-ignored).
 import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { type Browser, chromium, type Page } from "playwright-core";
@@ -21,6 +22,29 @@ import { assertValidDocuments } from "./_schema.ts";
 import { startStandIn } from "./_viewer_stand_in.ts";
 
 const SCREENSHOTS = new URL("../.screenshots/", import.meta.url);
+
+/** What serves the page and stores documents: the stand-in until the collector merges. */
+async function startBackend(): Promise<{
+  url: string;
+  put(documents: string[]): Promise<void>;
+  close(): Promise<void>;
+}> {
+  const standIn = await startStandIn();
+  return {
+    url: standIn.url,
+    async put(documents: string[]): Promise<void> {
+      const res = await fetch(`${standIn.url}/TraceSegments`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ TraceSegmentDocuments: documents }),
+      });
+      const answer = await res.json();
+      assert.equal(res.status, 200);
+      assert.deepEqual(answer.UnprocessedTraceSegments, []);
+    },
+    close: () => standIn.close(),
+  };
+}
 
 Deno.test("the checked-in viewer bundle is built from the current client source", async () => {
   const current = await Deno.readTextFile(ASSETS);
@@ -162,11 +186,11 @@ function wfRow(page: Page, name: string) {
 Deno.test("the viewer shows live traces, filters, a waterfall and a service map in Chromium", async () => {
   const executablePath = await ensureChromium();
   const rig = await trafficRig();
-  const standIn = await startStandIn();
+  const backend = await startBackend();
   let browser: Browser | undefined;
   try {
-    standIn.add(await rig.request("/cart/42"));
-    standIn.add(await rig.request("/pay", "POST"));
+    await backend.put(await rig.request("/cart/42"));
+    await backend.put(await rig.request("/pay", "POST"));
 
     browser = await chromium.launch({ executablePath, args: CHROMIUM_ARGS });
     const page = await browser.newPage({
@@ -176,14 +200,14 @@ Deno.test("the viewer shows live traces, filters, a waterfall and a service map 
     const elsewhere: string[] = [];
     page.on("pageerror", (e) => pageErrors.push(String(e)));
     page.on("request", (r) => {
-      if (!r.url().startsWith(standIn.url)) elsewhere.push(r.url());
+      if (!r.url().startsWith(backend.url)) elsewhere.push(r.url());
     });
-    await page.goto(standIn.url);
+    await page.goto(backend.url);
     await waitForRows(page, 2);
 
     // The list fills as traffic arrives, newest first, without a reload.
-    standIn.add(await rig.request("/limited"));
-    standIn.add(await rig.request("/slow"));
+    await backend.put(await rig.request("/limited"));
+    await backend.put(await rig.request("/slow"));
     await waitForRows(page, 4);
     const first = page.locator("tr.trace-row").first();
     assert.match(await first.locator("td.url").innerText(), /\/slow$/);
@@ -220,9 +244,22 @@ Deno.test("the viewer shows live traces, filters, a waterfall and a service map 
     await page.fill("#filter", "http.status >>> 5");
     await page.press("#filter", "Enter");
     await page.locator("#filter-error").waitFor({ state: "visible" });
-    assert.match(
+    // The collector's own message, as the API answers it.
+    const rejected = await fetch(`${backend.url}/GetTraceSummaries`, {
+      method: "POST",
+      body: JSON.stringify({
+        StartTime: 0,
+        EndTime: Date.now() / 1000,
+        FilterExpression: "http.status >>> 5",
+      }),
+    });
+    const problem = await rejected.json();
+    assert.equal(rejected.status, 400);
+    assert.equal(problem.__type, "InvalidRequestException");
+    assert.match(problem.message, /Invalid filter expression/);
+    assert.equal(
       await page.locator("#filter-error").innerText(),
-      /Invalid filter expression.*http\.status >>> 5/,
+      problem.message,
     );
     assert.equal(await page.getAttribute("#filter", "aria-invalid"), "true");
     await page.fill("#filter", "");
@@ -343,7 +380,7 @@ Deno.test("the viewer shows live traces, filters, a waterfall and a service map 
     assert.ok(await rows(page) > 0);
   } finally {
     await browser?.close();
-    await standIn.close();
+    await backend.close();
     await rig.close();
   }
 });
