@@ -241,6 +241,8 @@ const state = {
   live: true,
   summaries: [] as TraceSummary[],
   listKey: "",
+  /** The collector has more traces in the window than one page. */
+  more: false,
   selected: undefined as string | undefined,
   selectedKey: "",
   trace: undefined as Trace | undefined,
@@ -299,10 +301,9 @@ function showFilterError(message: string | undefined): void {
 async function loadList(): Promise<boolean> {
   const body: Record<string, unknown> = { ...timeRange() };
   if (state.filter) body.FilterExpression = state.filter;
-  const res = await api<{ TraceSummaries?: TraceSummary[] }>(
-    "summaries",
-    body,
-  );
+  const res = await api<
+    { TraceSummaries?: TraceSummary[]; NextToken?: string }
+  >("summaries", body);
   if (!res.ok) {
     if (res.status === 400 && state.filter !== state.goodFilter) {
       showFilterError(res.message);
@@ -323,7 +324,8 @@ async function loadList(): Promise<boolean> {
   // Newest first; the sort is stable, so the server's order breaks ties.
   list.sort((a, b) => startOf(b) - startOf(a));
   state.summaries = list;
-  const key = JSON.stringify(list);
+  state.more = res.data.NextToken !== undefined;
+  const key = JSON.stringify(list) + state.more;
   if (key !== state.listKey) {
     state.listKey = key;
     renderList();
@@ -401,6 +403,8 @@ function renderList(): void {
   byId("list-empty").hidden = state.summaries.length > 0;
   byId("trace-count").textContent = `${state.summaries.length} trace${
     state.summaries.length === 1 ? "" : "s"
+  }${
+    state.more ? " (the newest page: narrow the time range or the filter)" : ""
   }`;
 }
 
@@ -918,6 +922,7 @@ function renderMap(services: Service[]): void {
     const name = svc.Name ?? (svc.Type === "client" ? "client" : "?");
     if (!n || n.x === undefined || n.y === undefined) continue;
     const st = stats(svc.SummaryStatistics);
+    const isClient = svc.Type === "client" && st.total === 0;
     const x = n.x - NODE_W / 2;
     const y = n.y - NODE_H / 2;
     const kind = st.faults ? "fault" : st.errors ? "error" : "ok";
@@ -939,14 +944,20 @@ function renderMap(services: Service[]): void {
       s(
         "text",
         { x: 10, y: 54, class: "numbers" },
-        `${st.total} req · ${pct(st.errors, st.total)} err · ${
-          pct(st.faults, st.total)
-        } fault`,
+        isClient
+          ? "where requests come from"
+          : `${st.total} req · ${pct(st.errors, st.total)} err · ${
+            pct(st.faults, st.total)
+          } fault`,
       ),
       s(
         "text",
         { x: 10, y: 70, class: "numbers" },
-        st.avg === undefined ? "no timings" : `avg ${ms(st.avg)}`,
+        isClient
+          ? ""
+          : st.avg === undefined
+          ? "no timings"
+          : `avg ${ms(st.avg)}`,
       ),
       s("rect", {
         x: 10,
