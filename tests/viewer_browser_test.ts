@@ -10,7 +10,12 @@
 import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { type Browser, chromium, type Page } from "playwright-core";
-import { createTracer, newTraceId, tracedFetch } from "../mod.ts";
+import {
+  createTracer,
+  newTraceId,
+  type Subsegment,
+  tracedFetch,
+} from "../mod.ts";
 import { xray, type XRayVariables } from "../src/hono.ts";
 import { withXRay } from "../src/handler.ts";
 import { memorySender } from "../src/testing.ts";
@@ -119,13 +124,37 @@ async function trafficRig() {
     throw new Error("card declined");
   });
   app.get("/limited", (c) => c.text("slow down", 429));
+  const openJobs: Subsegment[] = [];
   app.get("/slow", (c) => {
     // Left open on purpose: the document carries it as in progress.
-    c.var.xray.startSubsegment("background job");
+    openJobs.push(c.var.xray.startSubsegment("background job"));
     return c.text("accepted", 202);
   });
 
   let seen = { checkout: 0, inventory: 0 };
+  /** The documents delivered since the last call, schema-checked. */
+  const newDocuments = async (wantInventory: number): Promise<string[]> => {
+    await checkout.flush();
+    // The inventory segment ends as its response finishes: wait for it.
+    for (
+      let i = 0;
+      i < 200 && inventorySender.raw.length < seen.inventory + wantInventory;
+      i++
+    ) {
+      await inventory.flush();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const docs = [
+      ...checkoutSender.raw.slice(seen.checkout),
+      ...inventorySender.raw.slice(seen.inventory),
+    ];
+    seen = {
+      checkout: checkoutSender.raw.length,
+      inventory: inventorySender.raw.length,
+    };
+    assertValidDocuments(docs);
+    return docs;
+  };
   return {
     /** Sends one sampled request and returns the new documents (schema-checked). */
     async request(path: string, method = "GET"): Promise<string[]> {
@@ -134,27 +163,12 @@ async function trafficRig() {
         headers: { "X-Amzn-Trace-Id": `Root=${newTraceId()};Sampled=1` },
       });
       await res.text();
-      await checkout.flush();
-      // The inventory segment ends as its response finishes: wait for it.
-      const wantInventory = path.startsWith("/cart") ? 1 : 0;
-      for (
-        let i = 0;
-        i < 200 && inventorySender.raw.length < seen.inventory + wantInventory;
-        i++
-      ) {
-        await inventory.flush();
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      const docs = [
-        ...checkoutSender.raw.slice(seen.checkout),
-        ...inventorySender.raw.slice(seen.inventory),
-      ];
-      seen = {
-        checkout: checkoutSender.raw.length,
-        inventory: inventorySender.raw.length,
-      };
-      assertValidDocuments(docs);
-      return docs;
+      return await newDocuments(path.startsWith("/cart") ? 1 : 0);
+    },
+    /** Ends the open background jobs: their completed documents. */
+    async finishJobs(): Promise<string[]> {
+      for (const job of openJobs.splice(0)) job.end();
+      return await newDocuments(0);
     },
     async close() {
       await checkout.shutdown();
@@ -339,6 +353,17 @@ Deno.test("the viewer shows live traces, filters, a waterfall and a service map 
     assert.equal(
       await wfRow(page, "background job").locator(".bar-label").innerText(),
       "in progress",
+    );
+    // When it ends, the open trace updates in place.
+    const finished = await rig.finishJobs();
+    assert.equal(JSON.parse(finished[0]).type, "subsegment");
+    await backend.put(finished);
+    await page.locator(".wf-row .bar.in-progress").waitFor({
+      state: "detached",
+    });
+    assert.match(
+      await wfRow(page, "background job").locator(".bar-label").innerText(),
+      /\d ms$/,
     );
 
     // The service map: services and remote hosts as nodes, calls as edges.
