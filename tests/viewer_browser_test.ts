@@ -297,6 +297,14 @@ Deno.test("the viewer shows live traces, filters, a waterfall and a service map 
       /\d ms$/,
     );
 
+    // A subtree folds and unfolds.
+    await wfRow(page, "price").locator("button.toggle").click();
+    await wfRow(page, "query carts").waitFor({ state: "detached" });
+    assert.equal(await wfRow(page, "inventory").count(), 0);
+    assert.equal(await wfRow(page, "DynamoDB").count(), 1);
+    await wfRow(page, "price").locator("button.toggle").click();
+    await wfRow(page, "inventory").waitFor();
+
     // A click on a bar shows its details.
     await wfRow(page, "checkout").locator(".bar").click();
     const annotations = page.locator("#entity-panel table.annotations");

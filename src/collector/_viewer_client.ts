@@ -247,6 +247,8 @@ const state = {
   selectedKey: "",
   trace: undefined as Trace | undefined,
   entity: undefined as string | undefined,
+  /** Waterfall rows whose subtrees are folded. */
+  collapsed: new Set<string>(),
   mapKey: "",
   busy: false,
 };
@@ -411,6 +413,7 @@ function renderList(): void {
 function selectTrace(id: string): void {
   state.selected = id;
   state.entity = undefined;
+  state.collapsed.clear();
   state.trace = undefined;
   state.selectedKey = "";
   writeHash();
@@ -555,7 +558,15 @@ function renderWaterfall(trace: Trace): void {
     h("div", { class: "wf-time" }, axis),
   );
   const rows = [head];
+  const hidden = (n: Row): boolean => {
+    for (let p = n.parent; p; p = p.parent) {
+      if (state.collapsed.has(p.doc.id)) return true;
+      if (p === n) break;
+    }
+    return false;
+  };
   for (const n of nodes) {
+    if (hidden(n)) continue;
     const d = n.doc;
     const start = d.start_time ?? t0;
     const inProgress = d.end_time === undefined;
@@ -588,7 +599,10 @@ function renderWaterfall(trace: Trace): void {
       },
       h(
         "div",
-        { class: "wf-name", style: `padding-left:${n.depth * 16 + 6}px` },
+        { class: "wf-name", style: `padding-left:${n.depth * 16 + 4}px` },
+        n.children.length
+          ? toggle(d.id, n.children.length)
+          : h("span", { class: "toggle" }),
         h("span", { class: `dot ${kind}` }),
         h("span", { class: "entity-name" }, d.name ?? d.id),
         n.isSegment && d.origin ? h("small", {}, ` ${d.origin}`) : "",
@@ -620,6 +634,28 @@ function renderWaterfall(trace: Trace): void {
   else {byId("entity-panel").replaceChildren(
       h("p", { class: "hint" }, "Click a bar to see its details."),
     );}
+}
+
+/** The ▾/▸ button that folds a row's subtree. */
+function toggle(id: string, children: number): HTMLElement {
+  const folded = state.collapsed.has(id);
+  const button = h(
+    "button",
+    {
+      type: "button",
+      class: "toggle",
+      "aria-expanded": String(!folded),
+      title: folded ? `Show ${children} nested` : "Fold",
+    },
+    folded ? "▸" : "▾",
+  );
+  button.addEventListener("click", (e) => {
+    e.stopPropagation();
+    if (folded) state.collapsed.delete(id);
+    else state.collapsed.add(id);
+    if (state.trace) renderWaterfall(state.trace);
+  });
+  return button;
 }
 
 function selectEntity(id: string): void {

@@ -76,6 +76,7 @@ tr.trace-row { cursor: pointer; }
 tr.trace-row:hover { background: #f2f6fb; }
 tr.trace-row.selected { background: var(--sel); }
 td.url { max-width: 420px; overflow: hidden; text-overflow: ellipsis; }
+td.annotations { max-width: 460px; overflow: hidden; text-overflow: ellipsis; }
 td.time, td.duration { font-variant-numeric: tabular-nums; }
 td.duration { text-align: right; }
 .badge { display: inline-block; min-width: 38px; text-align: center;
@@ -90,6 +91,9 @@ td.duration { text-align: right; }
 #trace-detail { margin-top: 14px; display: grid;
   grid-template-columns: minmax(0, 1fr) 380px; gap: 12px; }
 #trace-detail[hidden] { display: none; }
+@media (max-width: 1000px) {
+  #trace-detail { grid-template-columns: minmax(0, 1fr); }
+}
 #trace-detail > h2 { grid-column: 1 / -1; font-size: 14px; margin: 0; }
 #detail-summary { font-weight: normal; color: var(--muted); margin-left: 8px; }
 #waterfall, #entity-panel { background: var(--panel); border: 1px solid var(--line);
@@ -121,6 +125,8 @@ td.duration { text-align: right; }
   rgba(255,255,255,.45) 0 5px, transparent 5px 10px); opacity: .85; }
 .bar-label { position: absolute; top: 5px; font-size: 11px; color: var(--muted);
   white-space: nowrap; font-variant-numeric: tabular-nums; }
+.toggle { display: inline-block; width: 16px; padding: 0; border: 0;
+  background: none; color: var(--muted); font-size: 11px; cursor: pointer; }
 .dot { display: inline-block; width: 8px; height: 8px; border-radius: 50%;
   margin-right: 6px; background: var(--ok); }
 .dot.error { background: var(--error); } .dot.fault { background: var(--fault); }
