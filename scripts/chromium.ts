@@ -58,8 +58,10 @@ export function ensureChromium(): Promise<string> {
     if (await exists(DEFAULT_PATH)) return DEFAULT_PATH;
     console.error("chromium is missing: installing Debian's package (~35 s)");
     try {
-      await run(["apt-get", "update", "-qq"]);
-      await run(["apt-get", "install", "-y", "-qq", "chromium"]);
+      // Another apt-get may hold the lock for a while: wait for it.
+      const wait = ["-o", "DPkg::Lock::Timeout=300"];
+      await run(["apt-get", ...wait, "update", "-qq"]);
+      await run(["apt-get", ...wait, "install", "-y", "-qq", "chromium"]);
     } catch (error) {
       throw new Error(
         `The browser tests need Chromium: run 'apt-get update && apt-get install -y chromium' as root (${
