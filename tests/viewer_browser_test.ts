@@ -179,10 +179,6 @@ async function trafficRig() {
   };
 }
 
-function rows(page: Page): Promise<number> {
-  return page.locator("tr.trace-row").count();
-}
-
 async function waitForRows(page: Page, n: number): Promise<void> {
   await page.waitForFunction(
     (n) => document.querySelectorAll("tr.trace-row").length === n,
@@ -240,6 +236,8 @@ Deno.test("the viewer shows live traces, filters, a waterfall and a service map 
       has: page.locator("td.url", { hasText: "/pay" }),
     });
     assert.equal(await pay.locator("td.status").innerText(), "500");
+    const payId = await pay.getAttribute("data-trace-id");
+    assert.ok(payId);
     assert.equal(
       await page.locator("tr.trace-row", {
         has: page.locator("td.url", { hasText: "/limited" }),
@@ -408,9 +406,17 @@ Deno.test("the viewer shows live traces, filters, a waterfall and a service map 
     await waitForRows(page, 1);
     assert.equal(await page.inputValue("#filter"), 'service("inventory")');
 
+    // The view lives in the URL: a link reopens the same filter and trace.
+    const link = `${backend.url}/#filter=fault&trace=${payId}`;
+    await page.goto("about:blank");
+    await page.goto(link);
+    await waitForRows(page, 1);
+    assert.equal(await page.inputValue("#filter"), "fault");
+    await wfRow(page, "payments.example").waitFor();
+    assert.equal(await page.textContent("#detail-id"), payId);
+
     assert.deepEqual(pageErrors, []);
     assert.deepEqual(elsewhere, [], "the page loaded nothing from elsewhere");
-    assert.ok(await rows(page) > 0);
   } finally {
     await browser?.close();
     await backend.close();
