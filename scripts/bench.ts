@@ -13,15 +13,18 @@
 //    results file there (a part not run keeps its last results).
 //
 // Flags: --only=micro|http|export (or a micro case prefix such as `request`),
+// --render (only regenerate BENCHMARKS.md from bench/results/*.json; with
+// --quick, print what the quick results would give),
 // --runtimes=deno,node,bun, --no-write (print only), --quick (a smoke run:
 // fewer rounds, short windows, fewer variants; writes bench/results/*.quick.json
 // and leaves BENCHMARKS.md alone).
 // micro: --rounds=N (default 9), --round-ms=N (default 150), --passes=N
 // (default 2; each case keeps its lowest median).
-// http: --http-rounds=N (default 3), --window=S (default 2.5), --warm=S
-// (default 0.5 per route), --connections=N (default 20), --variants=a,b
+// http: --http-rounds=N (default 3), --window=S (default 2; the whole run
+// must stay under 15 minutes: 68 windows a round), --warm=S (default 1, per
+// server process, shared by its routes), --connections=N (default 20), --variants=a,b
 // (`runtime/name` prefixes), --routes=text,json,big,head.
-// export: --export-seconds=S (default 5), --down=S (default 60), --rate=N
+// export: --export-seconds=S (default 4), --down=S (default 60), --rate=N
 // (default 1500), --outage-runtimes=node (default node).
 // Timings are never asserted anywhere.
 
@@ -501,10 +504,10 @@ function microMarkdown(m: MicroResults): string {
 }
 
 /** Regenerates BENCHMARKS.md from every results file in bench/results/. */
-async function writeBenchmarks(): Promise<void> {
-  const micro = await readResults<MicroResults>("micro.json");
-  const http = await readResults<HttpResults>("http.json");
-  const exp = await readResults<ExportResults>("export.json");
+async function writeBenchmarks(suffix = ".json"): Promise<void> {
+  const micro = await readResults<MicroResults>("micro" + suffix);
+  const http = await readResults<HttpResults>("http" + suffix);
+  const exp = await readResults<ExportResults>("export" + suffix);
   const doc = [
     "# Benchmarks",
     "",
@@ -525,6 +528,11 @@ async function writeBenchmarks(): Promise<void> {
       : "## One request inside the process (micro benchmark)\n\nNot measured yet.\n",
   ].join("\n");
   const file = new URL("BENCHMARKS.md", ROOT);
+  if (suffix !== ".json") {
+    // Quick results never go into BENCHMARKS.md.
+    console.log(doc);
+    return;
+  }
   await Deno.writeTextFile(file, doc);
   // Keep it as `deno fmt` wants it, so the test task's format check passes.
   await must("deno fmt", Deno.execPath(), ["fmt", file.pathname], ROOT);
@@ -549,6 +557,7 @@ async function main(): Promise<void> {
   const command = ["deno task bench", ...Deno.args].join(" ");
   const suffix = quick ? ".quick.json" : ".json";
   const started = performance.now();
+  if (flag("render") !== undefined) return await writeBenchmarks(suffix);
 
   await installPeers();
   console.log("bundling bench/ …");
@@ -578,8 +587,8 @@ async function main(): Promise<void> {
   if (parts.includes("http")) {
     const http = await runHttp({
       rounds: Number(flag("http-rounds") ?? (quick ? 1 : 3)),
-      windowSeconds: Number(flag("window") ?? (quick ? 2 : 2.5)),
-      warmSeconds: Number(flag("warm") ?? (quick ? 0.5 : 0.5)),
+      windowSeconds: Number(flag("window") ?? 2),
+      warmSeconds: Number(flag("warm") ?? 1),
       connections: Number(flag("connections") ?? 20),
       quick,
       variants: flag("variants")?.split(","),
@@ -594,7 +603,7 @@ async function main(): Promise<void> {
   if (parts.includes("export")) {
     const down = Number(flag("down") ?? (quick ? 10 : 60));
     const exp = await runExport({
-      throughputSeconds: Number(flag("export-seconds") ?? (quick ? 2 : 5)),
+      throughputSeconds: Number(flag("export-seconds") ?? (quick ? 2 : 4)),
       downSeconds: down,
       upSeconds: quick ? 3 : 5,
       rate: Number(flag("rate") ?? 1500),
