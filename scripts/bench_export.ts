@@ -216,6 +216,8 @@ export async function runExport(
             c.documents === sent,
         };
         outage.push(result);
+        const flat = flatness(result);
+        if (flat) console.log(`    ${flat}`);
         console.log(
           `    produced ${produced} = delivered ${c.unique} + counted drops ${droppedTotal}${
             queued ? ` + still queued ${queued}` : ""
@@ -258,6 +260,22 @@ export async function runExport(
     outage,
     problems,
   };
+}
+
+/** Heap after GC over the second half of the outage: flat means the queue cap holds. */
+function flatness(o: OutageResult): string | undefined {
+  const start = o.upSeconds + o.downSeconds / 2;
+  const end = o.upSeconds + o.downSeconds;
+  const heaps = o.samples.filter((s) => s.t >= start && s.t < end)
+    .map((s) => s.heapAfterGc);
+  const rss = o.samples.filter((s) => s.t >= start && s.t < end)
+    .map((s) => s.rss);
+  if (heaps.length < 2) return undefined;
+  return `Second half of the outage (${heaps.length} samples): heap after GC ${
+    mib(Math.min(...heaps))
+  }–${mib(Math.max(...heaps))} MiB, RSS ${mib(Math.min(...rss))}–${
+    mib(Math.max(...rss))
+  } MiB.`;
 }
 
 function mib(bytes: number): string {
@@ -325,6 +343,8 @@ export function exportMarkdown(r: ExportResults): string {
         } | ${s.queued} | ${s.dropped} |`,
       );
     }
+    const flat = flatness(o);
+    if (flat) lines.push("", flat);
     const drops = Object.entries(o.dropped).filter(([, n]) => n > 0)
       .map(([k, n]) => `${k} ${n}`).join(", ") || "none";
     lines.push(
