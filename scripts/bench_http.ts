@@ -204,6 +204,8 @@ export interface Window {
   serverCores: number;
   /** CPU used by everything else on the machine, in cores. */
   otherCores: number;
+  /** CPU of the load generator, in cores (near 1: it, not the server, was the limit). */
+  loaderCores: number;
   errors: number;
   non2xx: number;
 }
@@ -231,6 +233,8 @@ export interface Summary {
   rps: number;
   p99Ms: number;
   cpuUs: number;
+  serverCores: number;
+  loaderCores: number;
   windows: number;
   noisyWindows: number;
   vsBare?: number;
@@ -387,12 +391,14 @@ export async function runHttp(options: HttpOptions): Promise<HttpResults> {
           for (const name of v.routes) {
             const route = ROUTES.find((r) => r.name === name)!;
             const sys0 = systemTicks();
-            const ours0 = processTicks(load.pid) + processTicks(sink.pid) +
+            const load0 = processTicks(load.pid);
+            const ours0 = load0 + processTicks(sink.pid) +
               processTicks("self");
             const srv0 = processTicks(server.pid);
             const r = await fire(url, route, options.windowSeconds);
             const srv1 = processTicks(server.pid);
-            const ours1 = processTicks(load.pid) + processTicks(sink.pid) +
+            const load1 = processTicks(load.pid);
+            const ours1 = load1 + processTicks(sink.pid) +
               processTicks("self");
             const sys1 = systemTicks();
             const secs = r.seconds || options.windowSeconds;
@@ -413,6 +419,7 @@ export async function runHttp(options: HttpOptions): Promise<HttpResults> {
                 Math.max(1, r.requests),
               serverCores: serverTicks / TICKS_PER_SECOND / secs,
               otherCores: Math.max(0, others / TICKS_PER_SECOND / secs),
+              loaderCores: (load1 - load0) / TICKS_PER_SECOND / secs,
               errors: r.errors + r.timeouts,
               non2xx: r.non2xx,
             };
@@ -428,7 +435,9 @@ export async function runHttp(options: HttpOptions): Promise<HttpResults> {
                 name.padEnd(4)
               } ${Math.round(w.rps).toString().padStart(7)} req/s  p99 ${
                 String(w.p99Ms).padStart(3)
-              } ms  ${w.cpuUs.toFixed(0).padStart(4)} µs CPU/req${noisy}${bad}`,
+              } ms  ${w.cpuUs.toFixed(0).padStart(4)} µs CPU/req  server ${
+                w.serverCores.toFixed(2)
+              } / load ${w.loaderCores.toFixed(2)} cores${noisy}${bad}`,
             );
             if (w.errors || w.non2xx || !w.requests) {
               problems.push(
@@ -512,6 +521,8 @@ export async function runHttp(options: HttpOptions): Promise<HttpResults> {
         rps: median(ws.map((w) => w.rps)),
         p99Ms: median(ws.map((w) => w.p99Ms)),
         cpuUs: median(ws.map((w) => w.cpuUs)),
+        serverCores: median(ws.map((w) => w.serverCores)),
+        loaderCores: median(ws.map((w) => w.loaderCores)),
         windows: ws.length,
         noisyWindows: ws.filter((w) => w.otherCores > OTHERS_LIMIT).length,
       });
@@ -602,7 +613,11 @@ export function httpMarkdown(r: HttpResults): string {
     "",
     "autocannon in a second process on 127.0.0.1; every variant in a fresh server",
     "process per round, the order rotated round by round; medians over the rounds.",
-    "CPU µs/req is the server process's CPU time (all threads) per request.",
+    "CPU µs/req is the server process's CPU time (all threads) per request;",
+    "cores: the CPU the server and the load generator used during the window",
+    "(a load generator near 1.00 was itself the limit: autocannon is one Node",
+    "thread; the 1 MiB route mostly measures it and the loopback copy).",
+    "Noisy windows: other processes used more than a tenth of a core meanwhile.",
     "÷ bare and ÷ no-op divide by bare Hono and Hono + a no-op async middleware",
     "on the same runtime and route (for `withXRay`: both by the plain fetch handler).",
     "Traced variants deliver every document to a local sink process (a stand-in",
@@ -617,17 +632,17 @@ export function httpMarkdown(r: HttpResults): string {
     if (rows.length === 0) continue;
     lines.push(`### ${runtime}`, "");
     lines.push(
-      "| route | variant | req/s | ÷ bare | ÷ no-op | p99 ms | CPU µs/req | noisy windows |",
-      "|---|---|--:|--:|--:|--:|--:|--:|",
+      "| route | variant | req/s | ÷ bare | ÷ no-op | p99 ms | CPU µs/req | cores: server / load | noisy windows |",
+      "|---|---|--:|--:|--:|--:|--:|--:|--:|",
     );
     for (const route of ROUTES) {
       for (const s of rows.filter((x) => x.route === route.name)) {
         lines.push(
           `| ${routeTitle(s.route)} | ${s.label} | ${Math.round(s.rps)} | ${
             fixed(s.vsBare)
-          } | ${fixed(s.vsNoop)} | ${s.p99Ms} | ${
-            fixed(s.cpuUs, 0)
-          } | ${s.noisyWindows}/${s.windows} |`,
+          } | ${fixed(s.vsNoop)} | ${s.p99Ms} | ${fixed(s.cpuUs, 0)} | ${
+            fixed(s.serverCores)
+          } / ${fixed(s.loaderCores)} | ${s.noisyWindows}/${s.windows} |`,
         );
       }
     }
