@@ -23,7 +23,8 @@
 // http: --http-rounds=N (default 3), --window=S (default 2; the whole run
 // must stay under 15 minutes: 68 windows a round), --warm=S (default 1, per
 // server process, shared by its routes), --connections=N (default 20), --variants=a,b
-// (`runtime/name` prefixes), --routes=text,json,big,head.
+// (`runtime/name` prefixes), --routes=text,json,big,head, --profile (Node
+// servers write V8 CPU profiles to bench/results/profiles/, for DevTools).
 // export: --export-seconds=S (default 4), --down=S (default 60), --rate=N
 // (default 1500), --outage-runtimes=node (default node).
 // Timings are never asserted anywhere.
@@ -592,6 +593,9 @@ async function main(): Promise<void> {
       connections: Number(flag("connections") ?? 20),
       quick,
       variants: flag("variants")?.split(","),
+      profileDir: flag("profile") === undefined
+        ? undefined
+        : new URL("results/profiles/", BENCH).pathname,
       routes: flag("routes")?.split(","),
       runtimes: rts,
       command,

@@ -270,6 +270,8 @@ export interface HttpOptions {
   quick: boolean;
   /** Variant filter: `runtime/name` or `name` prefixes; undefined = the set. */
   variants?: string[];
+  /** Where Node servers write CPU profiles (`--profile`); none when undefined. */
+  profileDir?: string;
   routes?: string[];
   runtimes: Runtime[];
   command: string;
@@ -327,6 +329,10 @@ export async function runHttp(options: HttpOptions): Promise<HttpResults> {
     } s)`,
   );
 
+  if (options.profileDir) {
+    // Profiles of an earlier run would be summed up with this run's.
+    await Deno.remove(options.profileDir, { recursive: true }).catch(() => {});
+  }
   const sink = new Child(node.command, [script("sink")], BENCH);
   const [, sinkPort, udpPort] = (await sink.line()).split(" ");
   const sinkUrl = `http://127.0.0.1:${sinkPort}`;
@@ -367,9 +373,17 @@ export async function runHttp(options: HttpOptions): Promise<HttpResults> {
       for (const v of order) {
         const rt = rts.get(v.runtime)!;
         await fetch(`${sinkUrl}/__reset`).then((r) => r.text());
+        // --profile: Node servers write a V8 CPU profile when they exit.
+        const profile = options.profileDir && rt.name === "node"
+          ? [
+            "--cpu-prof",
+            `--cpu-prof-dir=${options.profileDir}`,
+            `--cpu-prof-name=${v.name}-round${round}.cpuprofile`,
+          ]
+          : [];
         const server = new Child(
           rt.command,
-          [...rt.args, script("server"), v.name, sinkPort, udpPort],
+          [...rt.args, ...profile, script("server"), v.name, sinkPort, udpPort],
           BENCH,
         );
         try {
@@ -505,6 +519,15 @@ export async function runHttp(options: HttpOptions): Promise<HttpResults> {
     await load.stop();
     await sink.stop();
   }
+  if (options.profileDir) {
+    for (const entry of Deno.readDirSync(options.profileDir)) {
+      if (!entry.name.endsWith(".cpuprofile")) continue;
+      console.log(`${entry.name} (self time, busy samples only):`);
+      for (const line of profileTop(`${options.profileDir}/${entry.name}`)) {
+        console.log("  " + line);
+      }
+    }
+  }
 
   const summaries: Summary[] = [];
   for (const v of plan) {
@@ -565,6 +588,37 @@ export async function runHttp(options: HttpOptions): Promise<HttpResults> {
     ),
     problems,
   };
+}
+
+interface CpuProfile {
+  nodes: {
+    id: number;
+    callFrame: { functionName: string; url: string; lineNumber: number };
+  }[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** The functions with the most self time in a V8 CPU profile (`--profile`). */
+export function profileTop(path: string, count = 15): string[] {
+  const p = JSON.parse(Deno.readTextFileSync(path)) as CpuProfile;
+  const frames = new Map(p.nodes.map((n) => [n.id, n.callFrame]));
+  const self = new Map<string, number>();
+  let busy = 0;
+  for (let i = 0; i < p.samples.length; i++) {
+    const f = frames.get(p.samples[i]);
+    if (!f || f.functionName === "(idle)") continue;
+    const where = f.url
+      ? ` ${f.url.split("/").slice(-2).join("/")}:${f.lineNumber + 1}`
+      : "";
+    const key = `${f.functionName || "(anonymous)"}${where}`;
+    const dt = p.timeDeltas[i] ?? 0;
+    self.set(key, (self.get(key) ?? 0) + dt);
+    busy += dt;
+  }
+  return [...self].sort((a, b) => b[1] - a[1]).slice(0, count).map((
+    [key, us],
+  ) => `${(us / busy * 100).toFixed(1).padStart(5)} %  ${key}`);
 }
 
 function fixed(x: number | undefined, digits = 2): string {
