@@ -3,10 +3,9 @@
 // The trace viewer in a real browser, asserting what a person sees. The
 // documents are real: a Hono "checkout" app and a downstream "inventory"
 // server, both traced by xray-edge, plus an untraced "payments" host.
-// Until the collector merges, the page and its read APIs come from
-// tests/_viewer_stand_in.ts (a stand-in, named so): `startBackend()` below is
-// the one place to switch to the real collector (it takes documents the same
-// way, on POST /TraceSegments). Screenshots land in .screenshots/ (git-ignored).
+// The page and its read APIs come from the real collector (in memory, no
+// UDP), fed on POST /TraceSegments. Screenshots land in .screenshots/
+// (git-ignored).
 import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { type Browser, chromium, type Page } from "playwright-core";
@@ -24,21 +23,26 @@ import { ASSETS, viewerAssetsSource } from "../scripts/build_viewer.ts";
 import { CHROMIUM_ARGS, ensureChromium } from "../scripts/chromium.ts";
 import { serve } from "./_server.ts";
 import { assertValidDocuments } from "./_schema.ts";
-import { startStandIn } from "./_viewer_stand_in.ts";
+import { startCollector } from "../src/collector/server.ts";
 
 const SCREENSHOTS = new URL("../.screenshots/", import.meta.url);
 
-/** What serves the page and stores documents: the stand-in until the collector merges. */
+/** The collector that serves the page and stores the documents. */
 async function startBackend(): Promise<{
   url: string;
   put(documents: string[]): Promise<void>;
   close(): Promise<void>;
 }> {
-  const standIn = await startStandIn();
+  const running = await startCollector({
+    port: 0,
+    database: ":memory:",
+    udp: false,
+  });
+  const url = running.url.replace(/\/$/, "");
   return {
-    url: standIn.url,
+    url,
     async put(documents: string[]): Promise<void> {
-      const res = await fetch(`${standIn.url}/TraceSegments`, {
+      const res = await fetch(`${url}/TraceSegments`, {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: JSON.stringify({ TraceSegmentDocuments: documents }),
@@ -47,7 +51,7 @@ async function startBackend(): Promise<{
       assert.equal(res.status, 200);
       assert.deepEqual(answer.UnprocessedTraceSegments, []);
     },
-    close: () => standIn.close(),
+    close: () => running.close(),
   };
 }
 
