@@ -14,6 +14,7 @@ import { toError, XRayError } from "./errors.ts";
 import {
   connectionAddress,
   requestHeader,
+  responseHeader,
   type Sent,
   sentWatcher,
 } from "./runtime/server.ts";
@@ -254,8 +255,8 @@ export function finishRequest(
   if (!segment.isSampled || segment.isEnded) {
     if (!segment.isEnded) segment.end();
   } else {
-    const { status, headers } = response;
-    const length = headers.get("content-length") ?? "";
+    const status = response.status;
+    const length = responseHeader(response, "content-length") ?? "";
     const declared = /^\s*\d+\s*$/.test(length) ? +length : undefined;
     segment.setHttpResponse({ status });
     // Set until the segment is ended: ending happens once. An aborted

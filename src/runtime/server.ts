@@ -62,6 +62,34 @@ export function requestHeader(
 }
 
 /**
+ * A response header, read without turning `@hono/node-server`'s lightweight
+ * Response into a real one (its `headers` getter builds a `Headers` object).
+ *
+ * @param response The response.
+ * @param name The header name, in lower case.
+ * @returns The value, or null.
+ */
+export function responseHeader(
+  response: Response,
+  name: string,
+): string | null {
+  const headers = nodeServerCache(response)?.[2];
+  if (headers && typeof headers === "object" && !(headers instanceof Headers)) {
+    if (Array.isArray(headers)) {
+      for (const [key, value] of headers) {
+        if (String(key).toLowerCase() === name) return String(value);
+      }
+      return null;
+    }
+    for (const key in headers) {
+      if (key.toLowerCase() === name) return String(headers[key]);
+    }
+    return null;
+  }
+  return (headers instanceof Headers ? headers : response.headers).get(name);
+}
+
+/**
  * Registers `done(aborted, length)` to run once the response has been sent
  * or the client went away, `length` being the body length the server wrote,
  * when it knows it.
@@ -115,12 +143,17 @@ export function sentWatcher(
 // the server on its slow stream path): it keeps `[status, body, headers]`
 // under a symbol until then.
 function nodeServerSizes(response: Response): boolean {
+  const cache = nodeServerCache(response);
+  return !!cache && typeof cache[1]?.getReader !== "function";
+}
+
+// @hono/node-server's `[status, body, headers]` of a lightweight Response
+// not yet turned into a real one.
+// deno-lint-ignore no-explicit-any
+function nodeServerCache(response: Response): any[] | undefined {
   for (const key of Object.getOwnPropertySymbols(response)) {
     // deno-lint-ignore no-explicit-any
     const cache = (response as any)[key];
-    if (Array.isArray(cache) && cache.length === 3) {
-      return typeof cache[1]?.getReader !== "function";
-    }
+    if (Array.isArray(cache) && cache.length === 3) return cache;
   }
-  return false;
 }

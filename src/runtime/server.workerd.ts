@@ -41,6 +41,20 @@ export function requestHeader(
 }
 
 /**
+ * A response header.
+ *
+ * @param response The response.
+ * @param name The header name.
+ * @returns The value, or null.
+ */
+export function responseHeader(
+  response: Response,
+  name: string,
+): string | null {
+  return response.headers.get(name);
+}
+
+/**
  * Workers never tell when a response was sent.
  *
  * @param _runtimeArg Unused.
