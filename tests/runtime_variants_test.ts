@@ -66,3 +66,32 @@ Deno.test("the Workers variants answer as a Worker needs", async () => {
   beforeExit(() => ran = true)();
   assert.equal(ran, false);
 });
+
+Deno.test("responseHeader() reads @hono/node-server's cached headers in every form it keeps", async () => {
+  const { responseHeader } = await import(new URL("server.ts", dir).href);
+  const lightweight = (headers: unknown) =>
+    ({ [Symbol("cache")]: [200, "hello", headers] }) as unknown as Response;
+  assert.equal(
+    responseHeader(lightweight({ "Content-Length": "5" }), "content-length"),
+    "5",
+  );
+  assert.equal(
+    responseHeader(lightweight([["content-length", "7"]]), "content-length"),
+    "7",
+  );
+  assert.equal(
+    responseHeader(
+      lightweight(new Headers({ "content-length": "9" })),
+      "content-length",
+    ),
+    "9",
+  );
+  assert.equal(responseHeader(lightweight(undefined), "content-length"), null);
+  assert.equal(
+    responseHeader(
+      new Response("abc", { headers: { "content-length": "3" } }),
+      "content-length",
+    ),
+    "3",
+  );
+});

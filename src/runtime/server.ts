@@ -73,20 +73,17 @@ export function responseHeader(
   response: Response,
   name: string,
 ): string | null {
-  const headers = nodeServerCache(response)?.[2];
-  if (headers && typeof headers === "object" && !(headers instanceof Headers)) {
-    if (Array.isArray(headers)) {
-      for (const [key, value] of headers) {
-        if (String(key).toLowerCase() === name) return String(value);
-      }
-      return null;
-    }
-    for (const key in headers) {
-      if (key.toLowerCase() === name) return String(headers[key]);
-    }
-    return null;
+  const cache = nodeServerCache(response);
+  if (!cache) return response.headers.get(name);
+  const headers = cache[2];
+  if (headers instanceof Headers) return headers.get(name);
+  const entries = Array.isArray(headers)
+    ? headers
+    : Object.entries(headers ?? {});
+  for (const [key, value] of entries) {
+    if (String(key).toLowerCase() === name) return String(value);
   }
-  return (headers instanceof Headers ? headers : response.headers).get(name);
+  return null;
 }
 
 /**
