@@ -374,7 +374,10 @@ async function main(): Promise<void> {
     console.error("demo: some documents did not reach the collector");
   }
   console.log(
-    `\nStill serving: try\n  curl ${demo.shopUrl}/cart/2\n  curl ${demo.shopUrl}/pay\nand watch the traces appear in the viewer live. Ctrl-C stops everything.`,
+    `\nStill serving: try\n  curl ${demo.shopUrl}/cart/2\n  curl ${demo.shopUrl}/pay\n` +
+      `and watch the traces appear in the viewer live. Its filter box takes X-Ray\n` +
+      `filter expressions, for example:\n  annotation.customer = "c-7"\n  fault OR throttle\n` +
+      `Ctrl-C stops everything.`,
   );
   Deno.addSignalListener("SIGINT", async () => {
     await demo.close();
