@@ -25,6 +25,7 @@ import {
   consoleSender,
   createTracer,
   daemonSender,
+  localSampler,
   newTraceId,
   TRACE_HEADER,
   tracedFetch,
@@ -77,10 +78,12 @@ export async function startDemo(
   }
   const endpoint = collector.url.replace(/\/$/, "");
   const sender = () => daemonSender({ address: `127.0.0.1:${collector.port}` });
-  // Every request is sampled here, so that each one shows up.
-  const sampler = {
-    shouldSample: () => ({ sampled: true, ruleName: "demo-all" }),
-  };
+  // Every request is sampled here, so that each one shows up (the default
+  // rule takes the first request each second and 5 % of the rest).
+  const sampler = localSampler({
+    version: 2,
+    default: { fixed_target: 1, rate: 1 },
+  });
   const shop = createTracer({
     serviceName: "demo-shop",
     sampler,
@@ -95,8 +98,6 @@ export async function startDemo(
   const inventoryApp: App = new Hono();
   inventoryApp.use(xray({ tracer: inventory }));
   inventoryApp.get("/stock/:id", async (c) => {
-    const lineage = c.req.header(TRACE_HEADER)?.match(/Lineage=([^;]+)/)?.[1];
-    if (lineage) c.var.xray.annotate("lineage_seen", lineage);
     const inStock = await c.var.xray.capture("reserve", async () => {
       await new Promise((r) => setTimeout(r, 2));
       return c.req.param("id") !== "3";
