@@ -214,6 +214,40 @@ export function endQuery(
 }
 
 /**
+ * Calls `original` on `self` for a query whose subsegment is open: a
+ * synchronous throw ends `sub` as failed and is thrown on.
+ */
+export function applyOrEnd(
+  sub: Subsegment,
+  target: SqlTarget,
+  original: (...args: never[]) => unknown,
+  self: unknown,
+  args: unknown[],
+): unknown {
+  try {
+    return Reflect.apply(original, self, args);
+  } catch (error) {
+    endQuery(sub, target, error, true);
+    throw error;
+  }
+}
+
+/**
+ * A Node-style callback that ends `sub` (failed when the callback gets an
+ * error) before calling `callback` with the same receiver and arguments.
+ */
+export function endingCallback(
+  sub: Subsegment,
+  target: SqlTarget,
+  callback: (...args: never[]) => unknown,
+): (this: unknown, error: unknown, ...rest: unknown[]) => unknown {
+  return function tracedCallback(this: unknown, error, ...rest) {
+    endQuery(sub, target, error ?? undefined, error != null);
+    return Reflect.apply(callback, this, [error, ...rest]);
+  };
+}
+
+/**
  * Runs one query: untraced without a sampled parent, else inside one
  * subsegment. A synchronous result ends it at once; a promise ends it when
  * it settles (the same promise is returned, never a new one).

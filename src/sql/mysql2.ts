@@ -1,7 +1,9 @@
 // mysql2: connections and pools, callback API and `mysql2/promise`.
 import {
+  applyOrEnd,
   askVersion,
   checkOptions,
+  endingCallback,
   endQuery,
   parentOf,
   proxyWith,
@@ -139,30 +141,15 @@ function traced(
   const sub = startQuery(parent, options, target, info ?? {});
   const last = args.findLastIndex((a) => typeof a === "function");
   if (last !== -1) {
-    const callback = args[last] as (...a: unknown[]) => unknown;
     const copy = args.slice();
-    copy[last] = function tracedMysqlCallback(
-      this: unknown,
-      error: unknown,
-      ...rest: unknown[]
-    ) {
-      endQuery(sub, target, error ?? undefined, error != null);
-      return callback.call(this, error, ...rest);
-    };
-    try {
-      return Reflect.apply(original, self, copy);
-    } catch (error) {
-      endQuery(sub, target, error, true);
-      throw error;
-    }
+    copy[last] = endingCallback(
+      sub,
+      target,
+      args[last] as (...a: unknown[]) => unknown,
+    );
+    return applyOrEnd(sub, target, original, self, copy);
   }
-  let result: unknown;
-  try {
-    result = Reflect.apply(original, self, args);
-  } catch (error) {
-    endQuery(sub, target, error, true);
-    throw error;
-  }
+  const result = applyOrEnd(sub, target, original, self, args);
   // A command used as an event emitter (rows streamed): ends on 'end'. The
   // error is taken only when the caller listens for it too (attached in the
   // same tick), so an unhandled error still behaves as without tracing.

@@ -1,8 +1,10 @@
 // node-postgres (`pg`): Client, Pool, pool clients, submittables (Cursor,
 // QueryStream), callback and promise forms.
 import {
+  applyOrEnd,
   askVersion,
   checkOptions,
+  endingCallback,
   endQuery,
   parentOf,
   proxyWith,
@@ -163,13 +165,7 @@ function tracedQuery(
       errored?: unknown;
       cursor?: { _error?: unknown };
     };
-    let result: unknown;
-    try {
-      result = Reflect.apply(original, self, args);
-    } catch (error) {
-      endQuery(sub, target, error, true);
-      throw error;
-    }
+    const result = applyOrEnd(sub, target, original, self, args);
     if (typeof emitter.once === "function") {
       let open = true;
       const finish = (): void => {
@@ -189,24 +185,16 @@ function tracedQuery(
     typeof first === "object" && typeof first?.callback === "function" &&
     typeof first.submit !== "function"
   ) {
-    const callback = first.callback as (
-      error: unknown,
-      result: unknown,
-    ) => void;
     const copy = args.slice();
     copy[0] = {
       ...first,
-      callback(this: unknown, error: unknown, result: unknown) {
-        endQuery(sub, target, error ?? undefined, error != null);
-        return callback.call(this, error, result);
-      },
+      callback: endingCallback(
+        sub,
+        target,
+        first.callback as (...a: unknown[]) => unknown,
+      ),
     };
-    try {
-      return Reflect.apply(original, self, copy);
-    } catch (error) {
-      endQuery(sub, target, error, true);
-      throw error;
-    }
+    return applyOrEnd(sub, target, original, self, copy);
   }
   const last = typeof args[2] === "function"
     ? 2
@@ -214,30 +202,15 @@ function tracedQuery(
     ? 1
     : -1;
   if (last !== -1) {
-    const callback = args[last] as (error: unknown, result: unknown) => void;
     const copy = args.slice();
-    copy[last] = function tracedPgCallback(
-      this: unknown,
-      error: unknown,
-      result: unknown,
-    ) {
-      endQuery(sub, target, error ?? undefined, error != null);
-      return callback.call(this, error, result);
-    };
-    try {
-      return Reflect.apply(original, self, copy);
-    } catch (error) {
-      endQuery(sub, target, error, true);
-      throw error;
-    }
+    copy[last] = endingCallback(
+      sub,
+      target,
+      args[last] as (...a: unknown[]) => unknown,
+    );
+    return applyOrEnd(sub, target, original, self, copy);
   }
-  let result: unknown;
-  try {
-    result = Reflect.apply(original, self, args);
-  } catch (error) {
-    endQuery(sub, target, error, true);
-    throw error;
-  }
+  const result = applyOrEnd(sub, target, original, self, args);
   settle(sub, target, result);
   return result;
 }
