@@ -93,16 +93,33 @@ export function checkOptions(
       }`,
     );
   }
-  if (name !== undefined && (typeof name !== "string" || name === "")) {
-    throw new TypeError(
-      `Cannot trace ${what} as 'name' must be a non-empty string: current value is ${
-        JSON.stringify(name)
-      }`,
-    );
-  }
+  checkString(name, "name", what, true);
   const fromTracer = (parent as { collectSqlQueries?: unknown } | undefined)
     ?.collectSqlQueries === true;
   return { source: parent, collect: collectQueries ?? fromTracer, name };
+}
+
+/**
+ * Checks a wrapper's own string option (absent is fine).
+ *
+ * @throws {TypeError} When `value` is not a string (or empty with `nonEmpty`).
+ */
+export function checkString(
+  value: unknown,
+  option: string,
+  what: string,
+  nonEmpty = false,
+): void {
+  if (
+    value !== undefined &&
+    (typeof value !== "string" || (nonEmpty && value === ""))
+  ) {
+    throw new TypeError(
+      `Cannot trace ${what} as '${option}' must be a ${
+        nonEmpty ? "non-empty " : ""
+      }string: current value is ${JSON.stringify(value)}`,
+    );
+  }
 }
 
 /** The sampled parent for one query, if any. */

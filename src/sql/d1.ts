@@ -2,6 +2,7 @@
 // batch, exec, and sessions.
 import {
   checkOptions,
+  checkString,
   proxyWith,
   type QueryInfo,
   type Resolved,
@@ -174,13 +175,7 @@ export function traceD1<D extends D1DatabaseLike>(
     );
   }
   const { binding = "D1" } = options;
-  if (typeof binding !== "string" || binding === "") {
-    throw new TypeError(
-      `Cannot trace D1 database as 'binding' must be a non-empty string: current value is ${
-        JSON.stringify(binding)
-      }`,
-    );
-  }
+  checkString(binding, "binding", "D1 database", true);
   const resolved = checkOptions(options, "D1 database");
   const target: SqlTarget = {
     name: binding,

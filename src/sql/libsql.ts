@@ -2,6 +2,7 @@
 import {
   askVersion,
   checkOptions,
+  checkString,
   parentOf,
   proxyWith,
   type QueryInfo,
@@ -163,13 +164,7 @@ export function traceLibsql<C extends LibsqlClientLike>(
       "Cannot trace libSQL client as it has no execute() (an @libsql/client client is expected)",
     );
   }
-  if (options.url !== undefined && typeof options.url !== "string") {
-    throw new TypeError(
-      `Cannot trace libSQL client as 'url' must be a string: current value is ${
-        JSON.stringify(options.url)
-      }`,
-    );
-  }
+  checkString(options.url, "url", "libSQL client");
   const resolved = checkOptions(options, "libSQL client");
   const target = libsqlTarget(client, options.url);
   const execute = client.execute;

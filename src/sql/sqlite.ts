@@ -3,6 +3,7 @@
 import {
   applyOrEnd,
   checkOptions,
+  checkString,
   endQuery,
   parentOf,
   proxyWith,
@@ -252,13 +253,7 @@ export function traceSqlite<D extends SqliteDatabaseLike>(
     );
   }
   const { filename } = options;
-  if (filename !== undefined && typeof filename !== "string") {
-    throw new TypeError(
-      `Cannot trace SQLite database as 'filename' must be a string: current value is ${
-        JSON.stringify(filename)
-      }`,
-    );
-  }
+  checkString(filename, "filename", "SQLite database");
   const resolved = checkOptions(options, "SQLite database");
   const internals = db as D & DatabaseInternals;
   const target = sqliteTarget(internals, filename);
