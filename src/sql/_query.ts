@@ -335,6 +335,34 @@ export function askVersion(
 }
 
 /**
+ * Checks a connection out of a pool (`pool.connect()`,
+ * `pool.getConnection()`), callback or promise form: a connection with a
+ * `query()` is handed on as `wrap(connection)`.
+ */
+export function checkOut<C extends { query: unknown }>(
+  original: (...args: never[]) => unknown,
+  pool: object,
+  args: unknown[],
+  wrap: (connection: C) => unknown,
+): unknown {
+  const traced = (connection: unknown): unknown =>
+    connection && typeof (connection as C).query === "function"
+      ? wrap(connection as C)
+      : connection;
+  const callback = args[0];
+  if (typeof callback === "function") {
+    return Reflect.apply(original, pool, [
+      (error: unknown, connection: unknown, ...rest: unknown[]) =>
+        callback(error, traced(connection), ...rest),
+    ]);
+  }
+  const result = Reflect.apply(original, pool, []) as Promise<unknown>;
+  return result && typeof result.then === "function"
+    ? result.then(traced)
+    : result;
+}
+
+/**
  * A proxy of `target` whose listed methods are replaced; every other
  * function is called on the original object (so drivers with private
  * fields or native receivers keep working), and properties read through.

@@ -3,6 +3,7 @@ import {
   applyOrEnd,
   askVersion,
   checkOptions,
+  checkOut,
   endingCallback,
   endQuery,
   parentOf,
@@ -252,29 +253,19 @@ function wrap<T extends MysqlLike>(
   }
   if (isPool) {
     const getConnection = o.getConnection as (...a: unknown[]) => unknown;
-    const wrapConnection = (connection: unknown): unknown =>
-      connection && typeof (connection as MysqlLike).query === "function"
-        ? wrap(
-          connection as MysqlLike,
-          options,
-          connectionTarget(connection as Internals, target),
-          driverVersion,
-        )
-        : connection;
-    methods.getConnection = (...args: unknown[]) => {
-      const callback = args[0];
-      if (typeof callback === "function") {
-        return getConnection.call(
-          object,
-          (error: unknown, connection: unknown) =>
-            callback(error, wrapConnection(connection)),
-        );
-      }
-      const result = getConnection.call(object) as Promise<unknown>;
-      return result && typeof result.then === "function"
-        ? result.then(wrapConnection)
-        : result;
-    };
+    methods.getConnection = (...args: unknown[]) =>
+      checkOut(
+        getConnection,
+        object,
+        args,
+        (connection: MysqlLike & Internals) =>
+          wrap(
+            connection,
+            options,
+            connectionTarget(connection, target),
+            driverVersion,
+          ),
+      );
   }
   if (isCallbackApi) {
     const promise = o.promise as (...a: unknown[]) => unknown;

@@ -4,6 +4,7 @@ import {
   applyOrEnd,
   askVersion,
   checkOptions,
+  checkOut,
   endingCallback,
   endQuery,
   parentOf,
@@ -329,22 +330,12 @@ export function tracePgPool<P extends PgPoolLike>(
       return tracedQuery(query, pool, resolved, poolTarget, args, ask);
     },
     connect(...args: unknown[]): unknown {
-      const wrap = (client: unknown): unknown =>
-        client && typeof (client as PgClientLike).query === "function"
-          ? wrapClient(client as PgClientLike, resolved, poolTarget)
-          : client;
-      const callback = args[0];
-      if (typeof callback === "function") {
-        return connect.call(
-          pool,
-          (error: unknown, client: unknown, release: unknown) =>
-            callback(error, wrap(client), release),
-        );
-      }
-      const result = connect.call(pool) as Promise<unknown>;
-      return result && typeof result.then === "function"
-        ? result.then(wrap)
-        : result;
+      return checkOut(
+        connect,
+        pool,
+        args,
+        (client: PgClientLike) => wrapClient(client, resolved, poolTarget),
+      );
     },
   });
 }
