@@ -265,6 +265,27 @@ export function endingCallback(
 }
 
 /**
+ * Calls `original` (see {@linkcode applyOrEnd}) with the callback at
+ * `args[index]` swapped for one that ends `sub` first.
+ */
+export function applyWithCallback(
+  sub: Subsegment,
+  target: SqlTarget,
+  original: (...args: never[]) => unknown,
+  self: unknown,
+  args: unknown[],
+  index: number,
+): unknown {
+  const copy = args.slice();
+  copy[index] = endingCallback(
+    sub,
+    target,
+    args[index] as (...a: unknown[]) => unknown,
+  );
+  return applyOrEnd(sub, target, original, self, copy);
+}
+
+/**
  * Runs one query: untraced without a sampled parent, else inside one
  * subsegment. A synchronous result ends it at once; a promise ends it when
  * it settles (the same promise is returned, never a new one).

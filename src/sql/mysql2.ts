@@ -1,10 +1,10 @@
 // mysql2: connections and pools, callback API and `mysql2/promise`.
 import {
   applyOrEnd,
+  applyWithCallback,
   askVersion,
   checkOptions,
   checkOut,
-  endingCallback,
   endQuery,
   parentOf,
   proxyWith,
@@ -142,13 +142,7 @@ function traced(
   const sub = startQuery(parent, options, target, info ?? {});
   const last = args.findLastIndex((a) => typeof a === "function");
   if (last !== -1) {
-    const copy = args.slice();
-    copy[last] = endingCallback(
-      sub,
-      target,
-      args[last] as (...a: unknown[]) => unknown,
-    );
-    return applyOrEnd(sub, target, original, self, copy);
+    return applyWithCallback(sub, target, original, self, args, last);
   }
   const result = applyOrEnd(sub, target, original, self, args);
   // A command used as an event emitter (rows streamed): ends on 'end'. The

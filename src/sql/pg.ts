@@ -2,6 +2,7 @@
 // QueryStream), callback and promise forms.
 import {
   applyOrEnd,
+  applyWithCallback,
   askVersion,
   checkOptions,
   checkOut,
@@ -203,13 +204,7 @@ function tracedQuery(
     ? 1
     : -1;
   if (last !== -1) {
-    const copy = args.slice();
-    copy[last] = endingCallback(
-      sub,
-      target,
-      args[last] as (...a: unknown[]) => unknown,
-    );
-    return applyOrEnd(sub, target, original, self, copy);
+    return applyWithCallback(sub, target, original, self, args, last);
   }
   const result = applyOrEnd(sub, target, original, self, args);
   settle(sub, target, result);
