@@ -44,6 +44,26 @@ export interface SqlTarget {
   version?: VersionCache;
 }
 
+/** Where a database server is, as a driver keeps it (any type: read with care). */
+export interface ConnectionSettings {
+  host?: unknown;
+  port?: unknown;
+  database?: unknown;
+  user?: unknown;
+}
+
+/** `<scheme>://<host>:<port>/<database>`, an IPv6 host in brackets. */
+export function serverUrl(
+  scheme: string,
+  host: string,
+  port: unknown,
+  database: string,
+): string {
+  return `${scheme}://${
+    host.includes(":") ? `[${host}]` : host
+  }:${port}/${database}`;
+}
+
 /** The server version, asked once per connection or pool and kept. */
 export interface VersionCache {
   /** The version once the answer came. */

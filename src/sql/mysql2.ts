@@ -5,11 +5,13 @@ import {
   askVersion,
   checkOptions,
   checkOut,
+  type ConnectionSettings,
   endQuery,
   parentOf,
   proxyWith,
   type QueryInfo,
   type Resolved,
+  serverUrl,
   settle,
   type SqlTarget,
   type SqlTraceOptions,
@@ -36,15 +38,8 @@ export interface MysqlTraceOptions extends SqlTraceOptions {
   driverVersion?: string;
 }
 
-interface Settings {
-  host?: unknown;
-  port?: unknown;
-  database?: unknown;
-  user?: unknown;
-}
-
 interface Internals {
-  config?: Settings & { connectionConfig?: Settings };
+  config?: ConnectionSettings & { connectionConfig?: ConnectionSettings };
   connection?: Internals;
   pool?: Internals;
   _handshakePacket?: { serverVersion?: unknown } | null;
@@ -54,7 +49,7 @@ interface Internals {
 
 const targets = new WeakMap<object, SqlTarget>();
 
-function settingsOf(object: Internals): Settings {
+function settingsOf(object: Internals): ConnectionSettings {
   return object.config?.connectionConfig ?? object.config ??
     object.connection?.config ?? object.pool?.config?.connectionConfig ?? {};
 }
@@ -92,9 +87,7 @@ function targetOf(object: Internals, driverVersion?: string): SqlTarget {
   const isPool = typeof object.getConnection === "function";
   if (!isPool) version.read = reader(version, object);
   const sql: SqlTarget["sql"] = {
-    url: `mysql://${
-      host.includes(":") ? `[${host}]` : host
-    }:${port}/${database}`,
+    url: serverUrl("mysql", host, port, database),
     databaseType: "MySQL",
     driverVersion: driverVersion ?? "mysql2",
   };

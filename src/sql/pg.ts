@@ -6,12 +6,14 @@ import {
   askVersion,
   checkOptions,
   checkOut,
+  type ConnectionSettings,
   endingCallback,
   endQuery,
   parentOf,
   proxyWith,
   type QueryInfo,
   type Resolved,
+  serverUrl,
   settle,
   type SqlTarget,
   type SqlTraceOptions,
@@ -60,12 +62,7 @@ export interface PgTraceOptions extends SqlTraceOptions {
 const targets = new WeakMap<object, SqlTarget>();
 
 function pgTarget(
-  settings: {
-    host?: unknown;
-    port?: unknown;
-    database?: unknown;
-    user?: unknown;
-  },
+  settings: ConnectionSettings,
   driverVersion: string | undefined,
   version: VersionCache,
 ): SqlTarget {
@@ -80,9 +77,7 @@ function pgTarget(
     : "postgres";
   const url = host.startsWith("/")
     ? `postgresql:///${database}?host=${encodeURIComponent(host)}&port=${port}`
-    : `postgresql://${
-      host.includes(":") ? `[${host}]` : host
-    }:${port}/${database}`;
+    : serverUrl("postgresql", host, port, database);
   const sql: SqlTarget["sql"] = {
     url,
     databaseType: "PostgreSQL",
@@ -93,12 +88,7 @@ function pgTarget(
 }
 
 /** Settings of a pool from its options (a connection string is parsed). */
-function poolSettings(options: object | undefined): {
-  host?: unknown;
-  port?: unknown;
-  database?: unknown;
-  user?: unknown;
-} {
+function poolSettings(options: object | undefined): ConnectionSettings {
   const o = (options ?? {}) as Record<string, unknown>;
   const out: Record<string, unknown> = {};
   if (typeof o.connectionString === "string") {
