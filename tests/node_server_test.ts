@@ -77,6 +77,26 @@ async function listen(
   };
 }
 
+/** Serves `listener` on 127.0.0.1 for `test`, closing the server after. */
+async function withServer(
+  listener: (req: any, res: any) => unknown,
+  test: (server: Running) => Promise<void>,
+): Promise<void> {
+  const server = await listen(listener);
+  try {
+    await test(server);
+  } finally {
+    await server.close();
+  }
+}
+
+/** An Express app with xrayExpress() as its first middleware. */
+function tracedExpress(tracer: ReturnType<typeof testTracer>["tracer"]): any {
+  const app = express();
+  app.use(xrayExpress({ tracer }));
+  return app;
+}
+
 Deno.test("xrayNodeListener() records a node:http request: trace header, XFF, status, bytes written", async () => {
   const t = testTracer();
   let same: boolean | undefined;
@@ -166,8 +186,7 @@ Deno.test("xrayKoa() takes the client address from the clientIp option, and a th
   app.use((ctx) => {
     ctx.body = "ok";
   });
-  const server = await listen(app.callback());
-  try {
+  await withServer(app.callback(), async (server) => {
     for (let i = 0; i < 2; i++) {
       const res = await fetch(`${server.url}/`, {
         headers: { ...TRACE, "X-Real-IP": "198.51.100.7" },
@@ -181,9 +200,7 @@ Deno.test("xrayKoa() takes the client address from the clientIp option, and a th
       ["from-option 198.51.100.7", null],
     );
     assert.deepEqual(t.errors.map((e) => e.error.message), ["no address"]);
-  } finally {
-    await server.close();
-  }
+  });
 });
 
 Deno.test("xrayNodeListener() answers Sampled=? and leaves unsampled responses untouched", async () => {
@@ -442,8 +459,7 @@ Deno.test("tracedFetch() nests under the request's segment through the ambient c
 Deno.test("xrayExpress() records the route pattern under a mounted router, res.locals.xray and a JSON body handler in context", async () => {
   const context = createAsyncContext();
   const t = testTracer({ context });
-  const app = express();
-  app.use(xrayExpress({ tracer: t.tracer }));
+  const app = tracedExpress(t.tracer);
   app.use(express.json());
   const api = express.Router();
   api.post("/users/:id", (req: any, res: any) => {
@@ -452,8 +468,7 @@ Deno.test("xrayExpress() records the route pattern under a mounted router, res.l
   });
   app.use("/api", api);
   app.use(xrayExpressErrors());
-  const server = await listen(app);
-  try {
+  await withServer(app, async (server) => {
     const res = await fetch(`${server.url}/api/users/7`, {
       method: "POST",
       headers: { ...TRACE, "content-type": "application/json" },
@@ -473,9 +488,7 @@ Deno.test("xrayExpress() records the route pattern under a mounted router, res.l
       status: 200,
       content_length: new TextEncoder().encode(body).byteLength,
     });
-  } finally {
-    await server.close();
-  }
+  });
 });
 
 Deno.test("xrayExpress() with xrayExpressErrors() records errors passed to next(err), thrown and rejected, but not a 4xx answer's", async () => {
@@ -500,8 +513,7 @@ Deno.test("xrayExpress() with xrayExpressErrors() records errors passed to next(
       next(Object.assign(new Error("no such thing"), { status: 404 })),
   );
   app.use(xrayExpressErrors());
-  const server = await listen(app);
-  try {
+  await withServer(app, async (server) => {
     for (const path of ["/next", "/throw", "/reject", "/missing"]) {
       const res = await fetch(`${server.url}${path}`, { headers: TRACE });
       await res.text();
@@ -529,18 +541,14 @@ Deno.test("xrayExpress() with xrayExpressErrors() records errors passed to next(
     assert.equal(missing.error, true);
     assert.equal(missing.fault, undefined);
     assert.equal(missing.cause, undefined);
-  } finally {
-    await server.close();
-  }
+  });
 });
 
 Deno.test("xrayExpress() answers HEAD with the declared length and leaves unmatched paths without a route", async () => {
   const t = testTracer();
-  const app = express();
-  app.use(xrayExpress({ tracer: t.tracer }));
+  const app = tracedExpress(t.tracer);
   app.get("/file", (_req: any, res: any) => res.send("twelve bytes"));
-  const server = await listen(app);
-  try {
+  await withServer(app, async (server) => {
     const head = await fetch(`${server.url}/file`, {
       method: "HEAD",
       headers: TRACE,
@@ -558,26 +566,23 @@ Deno.test("xrayExpress() answers HEAD with the declared length and leaves unmatc
     const [m] = docs.filter((d) => d.http.response.status === 404);
     assert.equal(m.annotations, undefined);
     assert.equal(m.error, true);
-  } finally {
-    await server.close();
-  }
+  });
 });
 
 Deno.test("xrayNodeListener() around an Express app and xrayExpress() inside it make one segment", async () => {
   const t = testTracer();
-  const app = express();
-  app.use(xrayExpress({ tracer: t.tracer }));
+  const app = tracedExpress(t.tracer);
   app.get("/items/:id", (_req: any, res: any) => res.send("item"));
-  const server = await listen(xrayNodeListener(app, { tracer: t.tracer }));
-  try {
-    await (await fetch(`${server.url}/items/3`, { headers: TRACE })).text();
-    await server.closed(1);
-    const docs = await t.flushed();
-    assert.equal(docs.length, 1);
-    assert.equal(docs[0].annotations.http_route, "/items/:id");
-  } finally {
-    await server.close();
-  }
+  await withServer(
+    xrayNodeListener(app, { tracer: t.tracer }),
+    async (server) => {
+      await (await fetch(`${server.url}/items/3`, { headers: TRACE })).text();
+      await server.closed(1);
+      const docs = await t.flushed();
+      assert.equal(docs.length, 1);
+      assert.equal(docs[0].annotations.http_route, "/items/:id");
+    },
+  );
 });
 
 Deno.test("xrayFastify() records route, request.xray, a thrown error, a 404 and JSON bodies in context", async () => {
@@ -684,8 +689,7 @@ Deno.test("xrayKoa() records @koa/router's route, ctx.state.xray, a thrown error
     throw new Error("koa handler failed");
   });
   app.use(router.routes());
-  const server = await listen(app.callback());
-  try {
+  await withServer(app.callback(), async (server) => {
     const res = await fetch(`${server.url}/v1/carts/5`, { headers: TRACE });
     const cartBody = await res.text();
     assert.deepEqual(JSON.parse(cartBody), { inContext: true });
@@ -704,9 +708,7 @@ Deno.test("xrayKoa() records @koa/router's route, ctx.state.xray, a thrown error
     assert.equal(failed.fault, true);
     assert.equal(failed.cause.exceptions[0].message, "koa handler failed");
     assert.equal(failed.annotations.http_route, "/v1/boom");
-  } finally {
-    await server.close();
-  }
+  });
 });
 
 Deno.test("xrayKoa() keeps the Sampled=? answer on an error response (Koa clears headers)", async () => {
@@ -719,8 +721,7 @@ Deno.test("xrayKoa() keeps the Sampled=? answer on an error response (Koa clears
   app.use(() => {
     throw new Error("down");
   });
-  const server = await listen(app.callback());
-  try {
+  await withServer(app.callback(), async (server) => {
     const res = await fetch(`${server.url}/`, {
       headers: { "X-Amzn-Trace-Id": `Root=${ROOT};Sampled=?` },
     });
@@ -730,9 +731,7 @@ Deno.test("xrayKoa() keeps the Sampled=? answer on an error response (Koa clears
     await server.closed(1);
     const [doc] = await t.flushed();
     assert.equal(doc.cause.exceptions[0].message, "down");
-  } finally {
-    await server.close();
-  }
+  });
 });
 
 Deno.test("xrayNodeListener() wraps Koa's app.callback() as a whole", async () => {
@@ -742,18 +741,16 @@ Deno.test("xrayNodeListener() wraps Koa's app.callback() as a whole", async () =
     ctx.status = 202;
     ctx.body = "accepted";
   });
-  const server = await listen(
+  await withServer(
     xrayNodeListener(app.callback(), { tracer: t.tracer }),
+    async (server) => {
+      const res = await fetch(`${server.url}/jobs`, { headers: TRACE });
+      assert.equal(await res.text(), "accepted");
+      await server.closed(1);
+      const [doc] = await t.flushed();
+      assert.deepEqual(doc.http.response, { status: 202, content_length: 8 });
+    },
   );
-  try {
-    const res = await fetch(`${server.url}/jobs`, { headers: TRACE });
-    assert.equal(await res.text(), "accepted");
-    await server.closed(1);
-    const [doc] = await t.flushed();
-    assert.deepEqual(doc.http.response, { status: 202, content_length: 8 });
-  } finally {
-    await server.close();
-  }
 });
 
 Deno.test("xrayNodeListener() with flush: true delivers each segment once it has ended", async () => {
