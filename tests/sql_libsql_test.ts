@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { traceLibsql } from "../src/sql/mod.ts";
 import { testTracer } from "./_helpers.ts";
+import { subsOf } from "./_sql.ts";
 
 // Loaded at run time from node_modules (not bundled by the matrix): the
 // native addon is found next to the package's own files.
@@ -13,10 +14,6 @@ const { createClient } = await import(LIBSQL) as {
 
 // deno-lint-ignore no-explicit-any
 type Doc = any;
-
-function subsOf(docs: Doc[]): Doc[] {
-  return docs.flatMap((d) => d.subsegments ?? []);
-}
 
 Deno.test("traceLibsql() traces execute, batch, transactions and errors on a local database", async () => {
   const t = testTracer();

@@ -6,13 +6,10 @@ import { createAsyncContext } from "../src/als.ts";
 import { traceMysql } from "../src/sql/mod.ts";
 import { testTracer } from "./_helpers.ts";
 import { passwordOf, reachable, serviceUrl } from "./_services.ts";
+import { faultsAt, subsOf } from "./_sql.ts";
 
 // deno-lint-ignore no-explicit-any
 type Doc = any;
-
-function subsOf(docs: Doc[]): Doc[] {
-  return docs.flatMap((d) => d.subsegments ?? []);
-}
 
 function assertNoPassword(docs: Doc[], errors: unknown[] = []): void {
   const secret = passwordOf(serviceUrl("mysql"));
@@ -167,15 +164,7 @@ Deno.test("traceMysql() traces the callback API: query, execute, streamed query"
     const subs = subsOf(await t.flushed());
     assert.equal(subs.length, 7);
     subs.forEach(assertSql);
-    assert.deepEqual(subs.map((s) => s.fault === true), [
-      false,
-      false,
-      true,
-      false,
-      true,
-      false,
-      false,
-    ]);
+    assert.deepEqual(faultsAt(subs), [2, 4]);
     assert.equal(subs[6].sql.preparation, "call");
     assert.equal(subs[1].sql.preparation, "call");
   } finally {

@@ -7,13 +7,10 @@ import { createAsyncContext } from "../src/als.ts";
 import { tracePg, tracePgPool } from "../src/sql/mod.ts";
 import { testTracer } from "./_helpers.ts";
 import { passwordOf, reachable, serviceUrl } from "./_services.ts";
+import { faultsAt, subsOf } from "./_sql.ts";
 
 // deno-lint-ignore no-explicit-any
 type Doc = any;
-
-function subsOf(docs: Doc[]): Doc[] {
-  return docs.flatMap((d) => d.subsegments ?? []);
-}
 
 async function connected(): Promise<pg.Client> {
   const client = new pg.Client({ connectionString: serviceUrl("pg") });
@@ -213,7 +210,7 @@ Deno.test("tracePg() records a pg-query-stream as one subsegment, also when it f
     segment.end();
     const subs = subsOf(await t.flushed());
     assert.equal(subs.length, 3);
-    assert.deepEqual(subs.map((s) => s.fault === true), [false, true, false]);
+    assert.deepEqual(faultsAt(subs), [1]);
     assert.match(subs[1].cause.exceptions[0].message, /^42601: /);
     assert.ok(subs.every((s) => s.end_time !== undefined));
   } finally {

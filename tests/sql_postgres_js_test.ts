@@ -5,13 +5,10 @@ import { createAsyncContext } from "../src/als.ts";
 import { tracePostgres } from "../src/sql/mod.ts";
 import { testTracer } from "./_helpers.ts";
 import { passwordOf, reachable, serviceUrl } from "./_services.ts";
+import { faultsAt, subsOf } from "./_sql.ts";
 
 // deno-lint-ignore no-explicit-any
 type Doc = any;
-
-function subsOf(docs: Doc[]): Doc[] {
-  return docs.flatMap((d) => d.subsegments ?? []);
-}
 
 async function connected(): Promise<postgres.Sql> {
   const sql = postgres(serviceUrl("pg"), { max: 3, onnotice: () => {} });
@@ -67,14 +64,7 @@ Deno.test("tracePostgres() traces tagged templates, unsafe, transactions, errors
       "INSERT INTO $1 VALUES ($2, ?)",
       "SELEC nope",
     ]);
-    assert.deepEqual(subs.map((s) => s.fault === true), [
-      false,
-      false,
-      false,
-      false,
-      true,
-      true,
-    ]);
+    assert.deepEqual(faultsAt(subs), [4, 5]);
     assert.match(subs[4].cause.exceptions[0].message, /^23505: /);
     const text = JSON.stringify(docs);
     assert.ok(!text.includes("secret"));
