@@ -120,6 +120,27 @@ export function checkOptions(
 }
 
 /**
+ * Checks that `object` is a driver object with every one of `methods`.
+ *
+ * @throws {TypeError} `Cannot trace <what> as it has no <methods> (<expected> is expected)`.
+ */
+export function checkDriver(
+  object: unknown,
+  methods: string[],
+  what: string,
+  expected: string,
+): void {
+  const o = object as Record<string, unknown> | null | undefined;
+  if (methods.some((method) => typeof o?.[method] !== "function")) {
+    throw new TypeError(
+      `Cannot trace ${what} as it has no ${
+        methods.map((method) => `${method}()`).join(" and ")
+      } (${expected} is expected)`,
+    );
+  }
+}
+
+/**
  * Checks a wrapper's own string option (absent is fine).
  *
  * @throws {TypeError} When `value` is not a string (or empty with `nonEmpty`).

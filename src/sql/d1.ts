@@ -1,6 +1,7 @@
 // The Cloudflare D1 binding: prepare / bind / first / run / all / raw,
 // batch, exec, and sessions.
 import {
+  checkDriver,
   checkOptions,
   checkString,
   proxyWith,
@@ -169,11 +170,7 @@ export function traceD1<D extends D1DatabaseLike>(
   db: D,
   options: D1TraceOptions = {},
 ): D {
-  if (typeof db?.prepare !== "function" || typeof db.batch !== "function") {
-    throw new TypeError(
-      "Cannot trace D1 database as it has no prepare() and batch() (a D1 binding is expected)",
-    );
-  }
+  checkDriver(db, ["prepare", "batch"], "D1 database", "a D1 binding");
   const { binding = "D1" } = options;
   checkString(binding, "binding", "D1 database", true);
   const resolved = checkOptions(options, "D1 database");

@@ -1,6 +1,7 @@
 // @libsql/client: local files, `:memory:` and remote libSQL / Turso servers.
 import {
   askVersion,
+  checkDriver,
   checkOptions,
   checkString,
   parentOf,
@@ -159,11 +160,7 @@ export function traceLibsql<C extends LibsqlClientLike>(
   client: C,
   options: LibsqlTraceOptions = {},
 ): C {
-  if (typeof client?.execute !== "function") {
-    throw new TypeError(
-      "Cannot trace libSQL client as it has no execute() (an @libsql/client client is expected)",
-    );
-  }
+  checkDriver(client, ["execute"], "libSQL client", "an @libsql/client client");
   checkString(options.url, "url", "libSQL client");
   const resolved = checkOptions(options, "libSQL client");
   const target = libsqlTarget(client, options.url);

@@ -3,6 +3,7 @@ import {
   applyOrEnd,
   applyWithCallback,
   askVersion,
+  checkDriver,
   checkOptions,
   checkOut,
   type ConnectionSettings,
@@ -307,11 +308,12 @@ export function traceMysql<T extends MysqlLike>(
   connection: T,
   options: MysqlTraceOptions = {},
 ): T {
-  if (typeof connection?.query !== "function") {
-    throw new TypeError(
-      "Cannot trace mysql2 connection as it has no query() (a mysql2 connection or pool is expected)",
-    );
-  }
+  checkDriver(
+    connection,
+    ["query"],
+    "mysql2 connection",
+    "a mysql2 connection or pool",
+  );
   const resolved = checkOptions(options, "mysql2 connection");
   const internals = connection as T & Internals;
   const target = targetOf(internals, options.driverVersion);

@@ -4,6 +4,7 @@ import {
   applyOrEnd,
   applyWithCallback,
   askVersion,
+  checkDriver,
   checkOptions,
   checkOut,
   type ConnectionSettings,
@@ -255,11 +256,7 @@ export function tracePg<C extends PgClientLike>(
   client: C,
   options: PgTraceOptions = {},
 ): C {
-  if (typeof client?.query !== "function") {
-    throw new TypeError(
-      "Cannot trace pg client as it has no query() (a pg Client is expected)",
-    );
-  }
+  checkDriver(client, ["query"], "pg client", "a pg Client");
   const resolved = checkOptions(options, "pg client");
   let target = targets.get(client);
   if (!target) {
@@ -284,11 +281,7 @@ export function tracePgPool<P extends PgPoolLike>(
   pool: P,
   options: PgTraceOptions = {},
 ): P {
-  if (typeof pool?.query !== "function" || typeof pool.connect !== "function") {
-    throw new TypeError(
-      "Cannot trace pg pool as it has no query() and connect() (a pg Pool is expected)",
-    );
-  }
+  checkDriver(pool, ["query", "connect"], "pg pool", "a pg Pool");
   const resolved = checkOptions(options, "pg pool");
   let target = targets.get(pool);
   if (!target) {

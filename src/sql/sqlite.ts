@@ -2,6 +2,7 @@
 // and better-sqlite3. Every call stays synchronous.
 import {
   applyOrEnd,
+  checkDriver,
   checkOptions,
   checkString,
   endQuery,
@@ -247,11 +248,12 @@ export function traceSqlite<D extends SqliteDatabaseLike>(
   db: D,
   options: SqliteTraceOptions = {},
 ): D {
-  if (typeof db?.prepare !== "function") {
-    throw new TypeError(
-      "Cannot trace SQLite database as it has no prepare() (node:sqlite, bun:sqlite or better-sqlite3 is expected)",
-    );
-  }
+  checkDriver(
+    db,
+    ["prepare"],
+    "SQLite database",
+    "node:sqlite, bun:sqlite or better-sqlite3",
+  );
   const { filename } = options;
   checkString(filename, "filename", "SQLite database");
   const resolved = checkOptions(options, "SQLite database");
