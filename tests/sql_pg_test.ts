@@ -6,7 +6,12 @@ import QueryStream from "pg-query-stream";
 import { createAsyncContext } from "../src/als.ts";
 import { tracePg, tracePgPool } from "../src/sql/mod.ts";
 import { testTracer } from "./_helpers.ts";
-import { passwordOf, reachable, serviceUrl } from "./_services.ts";
+import {
+  assertNoPassword,
+  reachable,
+  serviceUrl,
+  tableName,
+} from "./_services.ts";
 import { faultsAt, subsOf } from "./_sql.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -18,26 +23,13 @@ async function connected(): Promise<pg.Client> {
   return client;
 }
 
-function assertNoPassword(docs: Doc[], errors: unknown[] = []): void {
-  const secret = passwordOf(serviceUrl("pg"));
-  const text = JSON.stringify(docs) + JSON.stringify(errors.map(String));
-  assert.ok(!text.includes(secret), "the password reached a document");
-}
-
-let tableCount = 0;
-function table(): string {
-  return `pg_t_${Date.now().toString(36)}_${tableCount++}_${
-    Math.floor(Math.random() * 1e6)
-  }`;
-}
-
 Deno.test("tracePg() records each query as a remote subsegment with the sql block", async () => {
   const t = testTracer();
   const raw = await connected();
   try {
     const segment = t.tracer.startSegment("api", { sampled: true });
     const db = tracePg(raw, { parent: segment });
-    const name = table();
+    const name = tableName("pg_t");
     await db.query(`CREATE TABLE ${name} (id int primary key, note text)`);
     await db.query(`INSERT INTO ${name} VALUES ($1, $2)`, [1, "one"]);
     const { rows } = await db.query({
@@ -69,7 +61,7 @@ Deno.test("tracePg() records each query as a remote subsegment with the sql bloc
     ]);
     // Asked once, before the first query: known from then on.
     assert.match(subs[2].sql.database_version, /^PostgreSQL \d+/);
-    assertNoPassword(docs, t.errors);
+    assertNoPassword("pg", docs, t.errors);
   } finally {
     await raw.end();
   }
@@ -105,7 +97,7 @@ Deno.test("tracePg() records driver errors as faults with the SQLSTATE and rethr
     let thrown: unknown;
     const syntax = await db.query("SELEC nope").catch((e: unknown) => e);
     assert.equal((syntax as { code: string }).code, "42601");
-    const name = table();
+    const name = tableName("pg_t");
     await db.query(`CREATE TEMP TABLE ${name} (id int primary key)`);
     await db.query(`INSERT INTO ${name} VALUES (1)`);
     try {
@@ -225,7 +217,7 @@ Deno.test("tracePgPool() traces pool queries, pool clients in a transaction, con
     await reachable("pg", () => rawPool.query("SELECT 1"));
     const segment = t.tracer.startSegment("api", { sampled: true });
     const pool = tracePgPool(rawPool, { parent: segment });
-    const name = table();
+    const name = tableName("pg_t");
     await pool.query(`CREATE TABLE ${name} (id int)`);
     const client = await pool.connect();
     try {
@@ -266,7 +258,7 @@ Deno.test("tracePgPool() traces pool queries, pool clients in a transaction, con
       ),
     );
     assert.ok(subs.every((s) => s.sql.user === "xray"));
-    assertNoPassword(docs, t.errors);
+    assertNoPassword("pg", docs, t.errors);
   } finally {
     await rawPool.end();
   }

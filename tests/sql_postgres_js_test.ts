@@ -4,7 +4,7 @@ import postgres from "postgres";
 import { createAsyncContext } from "../src/als.ts";
 import { tracePostgres } from "../src/sql/mod.ts";
 import { testTracer } from "./_helpers.ts";
-import { passwordOf, reachable, serviceUrl } from "./_services.ts";
+import { passwordOf, reachable, serviceUrl, tableName } from "./_services.ts";
 import { faultsAt, subsOf } from "./_sql.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -16,17 +16,13 @@ async function connected(): Promise<postgres.Sql> {
   return sql;
 }
 
-function table(): string {
-  return `pjs_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6)}`;
-}
-
 Deno.test("tracePostgres() traces tagged templates, unsafe, transactions, errors; fragments record nothing", async () => {
   const t = testTracer();
   const raw = await connected();
   try {
     const segment = t.tracer.startSegment("api", { sampled: true });
     const sql = tracePostgres(raw, { parent: segment, collectQueries: true });
-    const name = table();
+    const name = tableName("pjs");
     await sql.unsafe(`CREATE TABLE ${name} (id int primary key, note text)`);
     await sql.begin(async (tx) => {
       await tx`INSERT INTO ${tx(name)} VALUES (${1}, ${"it's secret"})`;
