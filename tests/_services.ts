@@ -1,6 +1,7 @@
 // Connection URLs of the database servers scripts/services.ts starts (the
 // test task does): from the environment, else from .services/env in the
 // working directory. A missing server fails the test with a hint, never skips it.
+import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import process from "node:process";
 
@@ -50,6 +51,26 @@ export function serviceUrl(kind: "pg" | "mysql"): string {
 /** The password inside a test server URL (asserted absent from documents). */
 export function passwordOf(url: string): string {
   return decodeURIComponent(new URL(url).password);
+}
+
+/** Asserts that the server's password is in no document and no reported error. */
+export function assertNoPassword(
+  kind: "pg" | "mysql",
+  docs: unknown[],
+  errors: unknown[] = [],
+): void {
+  const secret = passwordOf(serviceUrl(kind));
+  const text = JSON.stringify(docs) + JSON.stringify(errors.map(String));
+  assert.ok(!text.includes(secret), "the password reached a document");
+}
+
+let tableCount = 0;
+
+/** A table name no other test (or run) uses: tests share one database. */
+export function tableName(prefix: string): string {
+  return `${prefix}_${Date.now().toString(36)}_${tableCount++}_${
+    Math.floor(Math.random() * 1e6)
+  }`;
 }
 
 /** Wraps a first connection attempt so a refused connection names the fix. */

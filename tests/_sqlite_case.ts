@@ -5,6 +5,7 @@ import { createAsyncContext } from "../src/als.ts";
 import { configFromEnv } from "../mod.ts";
 import { traceSqlite } from "../src/sql/mod.ts";
 import { testTracer } from "./_helpers.ts";
+import { faultsAt, subsOf } from "./_sql.ts";
 
 // deno-lint-ignore no-explicit-any
 type Doc = any;
@@ -13,10 +14,6 @@ type AnyDatabase = any;
 
 /** Opens a database (`:memory:` or a file path) with the driver under test. */
 export type OpenDatabase = (file: string) => AnyDatabase;
-
-function subsOf(docs: Doc[]): Doc[] {
-  return docs.flatMap((d) => d.subsegments ?? []);
-}
 
 /** Statements, errors, sync results, sanitizing, iterate, unsampled. */
 export async function sqliteCase(
@@ -97,16 +94,7 @@ export async function sqliteCase(
       "statement",
       "call",
     ]);
-    assert.deepEqual(subs.map((s) => s.fault === true), [
-      false,
-      false,
-      false,
-      false,
-      false,
-      false,
-      true,
-      true,
-    ]);
+    assert.deepEqual(faultsAt(subs), [6, 7]);
     assert.ok(!JSON.stringify(docs).includes("secret"));
     assert.ok(subs[7].cause.exceptions[0].message.includes("UNIQUE"));
   } finally {

@@ -77,79 +77,103 @@ async function listen(
   };
 }
 
+/** Serves `listener` on 127.0.0.1 for `test`, closing the server after. */
+async function withServer(
+  listener: (req: any, res: any) => unknown,
+  test: (server: Running) => Promise<void>,
+): Promise<void> {
+  const server = await listen(listener);
+  try {
+    await test(server);
+  } finally {
+    await server.close();
+  }
+}
+
+/** An Express app with xrayExpress() as its first middleware. */
+function tracedExpress(tracer: ReturnType<typeof testTracer>["tracer"]): any {
+  const app = express();
+  app.use(xrayExpress({ tracer }));
+  return app;
+}
+
 Deno.test("xrayNodeListener() records a node:http request: trace header, XFF, status, bytes written", async () => {
   const t = testTracer();
   let same: boolean | undefined;
-  const app = await listen(xrayNodeListener((req, res) => {
-    same = segmentOf(req) !== undefined;
-    segmentOf(req)?.annotate("user", "u-1");
-    res.setHeader("content-type", "text/plain");
-    res.write("héllo ");
-    res.write(new TextEncoder().encode("wörld"));
-    res.end("!", "utf8");
-  }, { tracer: t.tracer }));
-  try {
-    const res = await fetch(`${app.url}/users/42?x=1`, {
-      headers: {
-        ...TRACE,
-        "User-Agent": "probe/1.0",
-        "X-Forwarded-For": "203.0.113.9, 10.0.0.1",
-      },
-    });
-    assert.equal(await res.text(), "héllo wörld!");
-    assert.equal(res.headers.get("x-amzn-trace-id"), null);
-    await app.closed(1);
-    const [doc] = await t.flushed();
-    assert.equal(same, true);
-    assert.equal(doc.name, "test-service");
-    assert.equal(doc.trace_id, ROOT);
-    assert.equal(doc.parent_id, PARENT);
-    assert.deepEqual(doc.http.request, {
-      method: "GET",
-      url: `${app.url}/users/42?x=1`,
-      user_agent: "probe/1.0",
-      client_ip: "203.0.113.9",
-      x_forwarded_for: true,
-    });
-    assert.deepEqual(doc.http.response, { status: 200, content_length: 14 });
-    assert.deepEqual(doc.annotations, { user: "u-1" });
-    assert.equal(doc.end_time !== undefined, true);
-    assert.deepEqual(t.errors, []);
-  } finally {
-    await app.close();
-  }
+  await withServer(
+    xrayNodeListener((req, res) => {
+      same = segmentOf(req) !== undefined;
+      segmentOf(req)?.annotate("user", "u-1");
+      res.setHeader("content-type", "text/plain");
+      res.write("héllo ");
+      res.write(new TextEncoder().encode("wörld"));
+      res.end("!", "utf8");
+    }, { tracer: t.tracer }),
+    async (app) => {
+      const res = await fetch(`${app.url}/users/42?x=1`, {
+        headers: {
+          ...TRACE,
+          "User-Agent": "probe/1.0",
+          "X-Forwarded-For": "203.0.113.9, 10.0.0.1",
+        },
+      });
+      assert.equal(await res.text(), "héllo wörld!");
+      assert.equal(res.headers.get("x-amzn-trace-id"), null);
+      await app.closed(1);
+      const [doc] = await t.flushed();
+      assert.equal(same, true);
+      assert.equal(doc.name, "test-service");
+      assert.equal(doc.trace_id, ROOT);
+      assert.equal(doc.parent_id, PARENT);
+      assert.deepEqual(doc.http.request, {
+        method: "GET",
+        url: `${app.url}/users/42?x=1`,
+        user_agent: "probe/1.0",
+        client_ip: "203.0.113.9",
+        x_forwarded_for: true,
+      });
+      assert.deepEqual(doc.http.response, { status: 200, content_length: 14 });
+      assert.deepEqual(doc.annotations, { user: "u-1" });
+      assert.equal(doc.end_time !== undefined, true);
+      assert.deepEqual(t.errors, []);
+    },
+  );
 });
 
 Deno.test("xrayNodeListener() takes the socket address and names the segment after a matching host", async () => {
   const t = testTracer();
-  const app = await listen(
+  await withServer(
     xrayNodeListener((_req, res) => res.end(), {
       tracer: t.tracer,
       dynamicNaming: "*.example.com",
     }),
+    async (app) => {
+      // fetch() may not set Host: node:http's client does.
+      for (const host of ["api.example.com:8080", "other.test"]) {
+        await new Promise<void>((resolve, reject) => {
+          request(
+            `${app.url}/`,
+            { headers: { ...TRACE, Host: host } },
+            (res) => {
+              res.resume();
+              res.on("end", resolve);
+            },
+          ).on("error", reject).end();
+        });
+      }
+      await app.closed(2);
+      const docs = await t.flushed();
+      assert.deepEqual(docs.map((d) => d.name).sort(), [
+        "api.example.com",
+        "test-service",
+      ]);
+      const ips = docs.map((d) => d.http.request.client_ip);
+      assert.ok(ips.every((ip) => /127\.0\.0\.1/.test(ip)), String(ips));
+      assert.ok(
+        docs.every((d) => d.http.request.x_forwarded_for === undefined),
+      );
+    },
   );
-  try {
-    // fetch() may not set Host: node:http's client does.
-    for (const host of ["api.example.com:8080", "other.test"]) {
-      await new Promise<void>((resolve, reject) => {
-        request(`${app.url}/`, { headers: { ...TRACE, Host: host } }, (res) => {
-          res.resume();
-          res.on("end", resolve);
-        }).on("error", reject).end();
-      });
-    }
-    await app.closed(2);
-    const docs = await t.flushed();
-    assert.deepEqual(docs.map((d) => d.name).sort(), [
-      "api.example.com",
-      "test-service",
-    ]);
-    const ips = docs.map((d) => d.http.request.client_ip);
-    assert.ok(ips.every((ip) => /127\.0\.0\.1/.test(ip)), String(ips));
-    assert.ok(docs.every((d) => d.http.request.x_forwarded_for === undefined));
-  } finally {
-    await app.close();
-  }
 });
 
 Deno.test("xrayKoa() takes the client address from the clientIp option, and a throwing one is reported, not thrown", async () => {
@@ -166,8 +190,7 @@ Deno.test("xrayKoa() takes the client address from the clientIp option, and a th
   app.use((ctx) => {
     ctx.body = "ok";
   });
-  const server = await listen(app.callback());
-  try {
+  await withServer(app.callback(), async (server) => {
     for (let i = 0; i < 2; i++) {
       const res = await fetch(`${server.url}/`, {
         headers: { ...TRACE, "X-Real-IP": "198.51.100.7" },
@@ -181,9 +204,7 @@ Deno.test("xrayKoa() takes the client address from the clientIp option, and a th
       ["from-option 198.51.100.7", null],
     );
     assert.deepEqual(t.errors.map((e) => e.error.message), ["no address"]);
-  } finally {
-    await server.close();
-  }
+  });
 });
 
 Deno.test("xrayNodeListener() answers Sampled=? and leaves unsampled responses untouched", async () => {
@@ -191,86 +212,87 @@ Deno.test("xrayNodeListener() answers Sampled=? and leaves unsampled responses u
     sampler: { shouldSample: () => ({ sampled: false }) },
   });
   const untouched: boolean[][] = [];
-  const app = await listen(xrayNodeListener((_req, res) => {
-    const proto = ServerResponse.prototype;
-    untouched.push([
-      res.write === proto.write,
-      res.end === proto.end,
-      res.writeHead === proto.writeHead,
-    ]);
-    res.end("x");
-  }, { tracer: t.tracer }));
-  try {
-    const asked = await fetch(`${app.url}/`, {
-      headers: { "X-Amzn-Trace-Id": `Root=${ROOT};Sampled=?` },
-    });
-    await asked.text();
-    assert.equal(
-      asked.headers.get("x-amzn-trace-id"),
-      `Root=${ROOT};Sampled=0`,
-    );
-    const plain = await fetch(`${app.url}/`, {
-      headers: { "X-Amzn-Trace-Id": `Root=${ROOT};Sampled=0` },
-    });
-    await plain.text();
-    assert.equal(plain.headers.get("x-amzn-trace-id"), null);
-    await app.closed(2);
-    // Asked: only writeHead() keeps the answer; not asked: nothing.
-    assert.deepEqual(untouched, [[true, true, false], [true, true, true]]);
-    assert.equal((await t.flushed()).length, 0);
-  } finally {
-    await app.close();
-  }
+  await withServer(
+    xrayNodeListener((_req, res) => {
+      const proto = ServerResponse.prototype;
+      untouched.push([
+        res.write === proto.write,
+        res.end === proto.end,
+        res.writeHead === proto.writeHead,
+      ]);
+      res.end("x");
+    }, { tracer: t.tracer }),
+    async (app) => {
+      const asked = await fetch(`${app.url}/`, {
+        headers: { "X-Amzn-Trace-Id": `Root=${ROOT};Sampled=?` },
+      });
+      await asked.text();
+      assert.equal(
+        asked.headers.get("x-amzn-trace-id"),
+        `Root=${ROOT};Sampled=0`,
+      );
+      const plain = await fetch(`${app.url}/`, {
+        headers: { "X-Amzn-Trace-Id": `Root=${ROOT};Sampled=0` },
+      });
+      await plain.text();
+      assert.equal(plain.headers.get("x-amzn-trace-id"), null);
+      await app.closed(2);
+      // Asked: only writeHead() keeps the answer; not asked: nothing.
+      assert.deepEqual(untouched, [[true, true, false], [true, true, true]]);
+      assert.equal((await t.flushed()).length, 0);
+    },
+  );
 });
 
 Deno.test("xrayNodeListener() answers Sampled=? with Sampled=1 on a sampled response", async () => {
   const t = testTracer({
     sampler: { shouldSample: () => ({ sampled: true }) },
   });
-  const app = await listen(
+  await withServer(
     xrayNodeListener((_req, res) => res.end("ok"), { tracer: t.tracer }),
+    async (app) => {
+      const res = await fetch(`${app.url}/`, {
+        headers: { "X-Amzn-Trace-Id": `Root=${ROOT};Sampled=?` },
+      });
+      await res.text();
+      assert.equal(
+        res.headers.get("x-amzn-trace-id"),
+        `Root=${ROOT};Sampled=1`,
+      );
+      await app.closed(1);
+      const [doc] = await t.flushed();
+      assert.equal(doc.trace_id, ROOT);
+    },
   );
-  try {
-    const res = await fetch(`${app.url}/`, {
-      headers: { "X-Amzn-Trace-Id": `Root=${ROOT};Sampled=?` },
-    });
-    await res.text();
-    assert.equal(res.headers.get("x-amzn-trace-id"), `Root=${ROOT};Sampled=1`);
-    await app.closed(1);
-    const [doc] = await t.flushed();
-    assert.equal(doc.trace_id, ROOT);
-  } finally {
-    await app.close();
-  }
 });
 
 Deno.test("xrayNodeListener() sets fault on 5xx, error on 4xx, throttle and error on 429", async () => {
   const t = testTracer();
-  const app = await listen(xrayNodeListener((req, res) => {
-    res.statusCode = Number(req.url!.slice(1));
-    res.end();
-  }, { tracer: t.tracer }));
-  try {
-    for (const status of [503, 404, 429, 201]) {
-      await (await fetch(`${app.url}/${status}`, { headers: TRACE })).text();
-    }
-    await app.closed(4);
-    const docs = await t.flushed();
-    const flags = Object.fromEntries(
-      docs.map((d) => [
-        d.http.response.status,
-        [d.fault, d.error, d.throttle].map(Boolean),
-      ]),
-    );
-    assert.deepEqual(flags, {
-      503: [true, false, false],
-      404: [false, true, false],
-      429: [false, true, true],
-      201: [false, false, false],
-    });
-  } finally {
-    await app.close();
-  }
+  await withServer(
+    xrayNodeListener((req, res) => {
+      res.statusCode = Number(req.url!.slice(1));
+      res.end();
+    }, { tracer: t.tracer }),
+    async (app) => {
+      for (const status of [503, 404, 429, 201]) {
+        await (await fetch(`${app.url}/${status}`, { headers: TRACE })).text();
+      }
+      await app.closed(4);
+      const docs = await t.flushed();
+      const flags = Object.fromEntries(
+        docs.map((d) => [
+          d.http.response.status,
+          [d.fault, d.error, d.throttle].map(Boolean),
+        ]),
+      );
+      assert.deepEqual(flags, {
+        503: [true, false, false],
+        404: [false, true, false],
+        429: [false, true, true],
+        201: [false, false, false],
+      });
+    },
+  );
 });
 
 Deno.test("xrayNodeListener() records a rejected listener and hands the same rejection to its caller", async () => {
@@ -285,10 +307,9 @@ Deno.test("xrayNodeListener() records a rejected listener and hands the same rej
     { tracer: t.tracer },
   );
   const caught: unknown[] = [];
-  const app = await listen((req, res) => {
+  await withServer((req, res) => {
     wrapped(req, res).catch((e) => caught.push(e));
-  });
-  try {
+  }, async (app) => {
     const res = await fetch(`${app.url}/`, { headers: TRACE });
     assert.equal(res.status, 500);
     await res.text();
@@ -297,9 +318,7 @@ Deno.test("xrayNodeListener() records a rejected listener and hands the same rej
     assert.deepEqual(caught, [boom]);
     assert.equal(doc.fault, true);
     assert.equal(doc.cause.exceptions[0].message, "listener failed");
-  } finally {
-    await app.close();
-  }
+  });
 });
 
 Deno.test("xrayNodeListener() records a listener's synchronous throw and rethrows it unchanged", async () => {
@@ -312,7 +331,7 @@ Deno.test("xrayNodeListener() records a listener's synchronous throw and rethrow
     { tracer: t.tracer },
   );
   const caught: unknown[] = [];
-  const app = await listen((req, res) => {
+  await withServer((req, res) => {
     try {
       wrapped(req, res);
     } catch (e) {
@@ -320,8 +339,7 @@ Deno.test("xrayNodeListener() records a listener's synchronous throw and rethrow
       res.statusCode = 500;
       res.end();
     }
-  });
-  try {
+  }, async (app) => {
     const res = await fetch(`${app.url}/`, { headers: TRACE });
     assert.equal(res.status, 500);
     await res.text();
@@ -331,39 +349,37 @@ Deno.test("xrayNodeListener() records a listener's synchronous throw and rethrow
     assert.equal(doc.fault, true);
     assert.equal(doc.cause.exceptions[0].type, "TypeError");
     assert.deepEqual(doc.http.response, { status: 500, content_length: 0 });
-  } finally {
-    await app.close();
-  }
+  });
 });
 
 Deno.test("xrayNodeListener() annotates client_aborted with the bytes written before the client went away", async () => {
   const t = testTracer();
   let release!: () => void;
   const released = new Promise<void>((resolve) => (release = resolve));
-  const app = await listen(xrayNodeListener((_req, res) => {
-    res.writeHead(200, { "content-type": "text/plain" });
-    res.write("first chunk;");
-    res.once("close", () => release());
-  }, { tracer: t.tracer }));
-  try {
-    const controller = new AbortController();
-    const res = await fetch(`${app.url}/stream`, {
-      headers: TRACE,
-      signal: controller.signal,
-    });
-    const reader = res.body!.getReader();
-    const { value } = await reader.read();
-    assert.equal(new TextDecoder().decode(value), "first chunk;");
-    controller.abort();
-    await reader.cancel().catch(() => {});
-    await released;
-    await app.closed(1);
-    const [doc] = await t.flushed();
-    assert.equal(doc.annotations.client_aborted, true);
-    assert.deepEqual(doc.http.response, { status: 200, content_length: 12 });
-  } finally {
-    await app.close();
-  }
+  await withServer(
+    xrayNodeListener((_req, res) => {
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.write("first chunk;");
+      res.once("close", () => release());
+    }, { tracer: t.tracer }),
+    async (app) => {
+      const controller = new AbortController();
+      const res = await fetch(`${app.url}/stream`, {
+        headers: TRACE,
+        signal: controller.signal,
+      });
+      const reader = res.body!.getReader();
+      const { value } = await reader.read();
+      assert.equal(new TextDecoder().decode(value), "first chunk;");
+      controller.abort();
+      await reader.cancel().catch(() => {});
+      await released;
+      await app.closed(1);
+      const [doc] = await t.flushed();
+      assert.equal(doc.annotations.client_aborted, true);
+      assert.deepEqual(doc.http.response, { status: 200, content_length: 12 });
+    },
+  );
 });
 
 Deno.test("concurrent requests keep their own segments through the ambient context", async () => {
@@ -373,40 +389,40 @@ Deno.test("concurrent requests keep their own segments through the ambient conte
   let arrived = 0;
   let go!: () => void;
   const all = new Promise<void>((resolve) => (go = resolve));
-  const app = await listen(xrayNodeListener(async (req, res) => {
-    if (++arrived === n) go();
-    await all;
-    await new Promise((resolve) => setTimeout(resolve, Math.random() * 5));
-    const current = context.current();
-    current?.annotate("seen", req.headers["x-req"] as string);
-    res.end(String(current === segmentOf(req)));
-  }, { tracer: t.tracer }));
-  try {
-    const roots = Array.from(
-      { length: n },
-      (_, i) => `1-5759e988-bd862e3fe1be46a99427279${i}`,
-    );
-    const bodies = await Promise.all(roots.map(async (root, i) => {
-      const res = await fetch(`${app.url}/${i}`, {
-        headers: {
-          "X-Amzn-Trace-Id": `Root=${root};Sampled=1`,
-          "X-Req": String(i),
-        },
-      });
-      return await res.text();
-    }));
-    assert.deepEqual(bodies, Array(n).fill("true"));
-    await app.closed(n);
-    const docs = await t.flushed();
-    assert.equal(docs.length, n);
-    for (const doc of docs) {
-      const i = roots.indexOf(doc.trace_id);
-      assert.equal(doc.annotations.seen, String(i));
-      assert.equal(doc.http.request.url, `${app.url}/${i}`);
-    }
-  } finally {
-    await app.close();
-  }
+  await withServer(
+    xrayNodeListener(async (req, res) => {
+      if (++arrived === n) go();
+      await all;
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 5));
+      const current = context.current();
+      current?.annotate("seen", req.headers["x-req"] as string);
+      res.end(String(current === segmentOf(req)));
+    }, { tracer: t.tracer }),
+    async (app) => {
+      const roots = Array.from(
+        { length: n },
+        (_, i) => `1-5759e988-bd862e3fe1be46a99427279${i}`,
+      );
+      const bodies = await Promise.all(roots.map(async (root, i) => {
+        const res = await fetch(`${app.url}/${i}`, {
+          headers: {
+            "X-Amzn-Trace-Id": `Root=${root};Sampled=1`,
+            "X-Req": String(i),
+          },
+        });
+        return await res.text();
+      }));
+      assert.deepEqual(bodies, Array(n).fill("true"));
+      await app.closed(n);
+      const docs = await t.flushed();
+      assert.equal(docs.length, n);
+      for (const doc of docs) {
+        const i = roots.indexOf(doc.trace_id);
+        assert.equal(doc.annotations.seen, String(i));
+        assert.equal(doc.http.request.url, `${app.url}/${i}`);
+      }
+    },
+  );
 });
 
 Deno.test("tracedFetch() nests under the request's segment through the ambient context", async () => {
@@ -442,8 +458,7 @@ Deno.test("tracedFetch() nests under the request's segment through the ambient c
 Deno.test("xrayExpress() records the route pattern under a mounted router, res.locals.xray and a JSON body handler in context", async () => {
   const context = createAsyncContext();
   const t = testTracer({ context });
-  const app = express();
-  app.use(xrayExpress({ tracer: t.tracer }));
+  const app = tracedExpress(t.tracer);
   app.use(express.json());
   const api = express.Router();
   api.post("/users/:id", (req: any, res: any) => {
@@ -452,8 +467,7 @@ Deno.test("xrayExpress() records the route pattern under a mounted router, res.l
   });
   app.use("/api", api);
   app.use(xrayExpressErrors());
-  const server = await listen(app);
-  try {
+  await withServer(app, async (server) => {
     const res = await fetch(`${server.url}/api/users/7`, {
       method: "POST",
       headers: { ...TRACE, "content-type": "application/json" },
@@ -473,9 +487,7 @@ Deno.test("xrayExpress() records the route pattern under a mounted router, res.l
       status: 200,
       content_length: new TextEncoder().encode(body).byteLength,
     });
-  } finally {
-    await server.close();
-  }
+  });
 });
 
 Deno.test("xrayExpress() with xrayExpressErrors() records errors passed to next(err), thrown and rejected, but not a 4xx answer's", async () => {
@@ -500,8 +512,7 @@ Deno.test("xrayExpress() with xrayExpressErrors() records errors passed to next(
       next(Object.assign(new Error("no such thing"), { status: 404 })),
   );
   app.use(xrayExpressErrors());
-  const server = await listen(app);
-  try {
+  await withServer(app, async (server) => {
     for (const path of ["/next", "/throw", "/reject", "/missing"]) {
       const res = await fetch(`${server.url}${path}`, { headers: TRACE });
       await res.text();
@@ -529,18 +540,14 @@ Deno.test("xrayExpress() with xrayExpressErrors() records errors passed to next(
     assert.equal(missing.error, true);
     assert.equal(missing.fault, undefined);
     assert.equal(missing.cause, undefined);
-  } finally {
-    await server.close();
-  }
+  });
 });
 
 Deno.test("xrayExpress() answers HEAD with the declared length and leaves unmatched paths without a route", async () => {
   const t = testTracer();
-  const app = express();
-  app.use(xrayExpress({ tracer: t.tracer }));
+  const app = tracedExpress(t.tracer);
   app.get("/file", (_req: any, res: any) => res.send("twelve bytes"));
-  const server = await listen(app);
-  try {
+  await withServer(app, async (server) => {
     const head = await fetch(`${server.url}/file`, {
       method: "HEAD",
       headers: TRACE,
@@ -558,26 +565,23 @@ Deno.test("xrayExpress() answers HEAD with the declared length and leaves unmatc
     const [m] = docs.filter((d) => d.http.response.status === 404);
     assert.equal(m.annotations, undefined);
     assert.equal(m.error, true);
-  } finally {
-    await server.close();
-  }
+  });
 });
 
 Deno.test("xrayNodeListener() around an Express app and xrayExpress() inside it make one segment", async () => {
   const t = testTracer();
-  const app = express();
-  app.use(xrayExpress({ tracer: t.tracer }));
+  const app = tracedExpress(t.tracer);
   app.get("/items/:id", (_req: any, res: any) => res.send("item"));
-  const server = await listen(xrayNodeListener(app, { tracer: t.tracer }));
-  try {
-    await (await fetch(`${server.url}/items/3`, { headers: TRACE })).text();
-    await server.closed(1);
-    const docs = await t.flushed();
-    assert.equal(docs.length, 1);
-    assert.equal(docs[0].annotations.http_route, "/items/:id");
-  } finally {
-    await server.close();
-  }
+  await withServer(
+    xrayNodeListener(app, { tracer: t.tracer }),
+    async (server) => {
+      await (await fetch(`${server.url}/items/3`, { headers: TRACE })).text();
+      await server.closed(1);
+      const docs = await t.flushed();
+      assert.equal(docs.length, 1);
+      assert.equal(docs[0].annotations.http_route, "/items/:id");
+    },
+  );
 });
 
 Deno.test("xrayFastify() records route, request.xray, a thrown error, a 404 and JSON bodies in context", async () => {
@@ -684,8 +688,7 @@ Deno.test("xrayKoa() records @koa/router's route, ctx.state.xray, a thrown error
     throw new Error("koa handler failed");
   });
   app.use(router.routes());
-  const server = await listen(app.callback());
-  try {
+  await withServer(app.callback(), async (server) => {
     const res = await fetch(`${server.url}/v1/carts/5`, { headers: TRACE });
     const cartBody = await res.text();
     assert.deepEqual(JSON.parse(cartBody), { inContext: true });
@@ -704,9 +707,7 @@ Deno.test("xrayKoa() records @koa/router's route, ctx.state.xray, a thrown error
     assert.equal(failed.fault, true);
     assert.equal(failed.cause.exceptions[0].message, "koa handler failed");
     assert.equal(failed.annotations.http_route, "/v1/boom");
-  } finally {
-    await server.close();
-  }
+  });
 });
 
 Deno.test("xrayKoa() keeps the Sampled=? answer on an error response (Koa clears headers)", async () => {
@@ -719,8 +720,7 @@ Deno.test("xrayKoa() keeps the Sampled=? answer on an error response (Koa clears
   app.use(() => {
     throw new Error("down");
   });
-  const server = await listen(app.callback());
-  try {
+  await withServer(app.callback(), async (server) => {
     const res = await fetch(`${server.url}/`, {
       headers: { "X-Amzn-Trace-Id": `Root=${ROOT};Sampled=?` },
     });
@@ -730,9 +730,7 @@ Deno.test("xrayKoa() keeps the Sampled=? answer on an error response (Koa clears
     await server.closed(1);
     const [doc] = await t.flushed();
     assert.equal(doc.cause.exceptions[0].message, "down");
-  } finally {
-    await server.close();
-  }
+  });
 });
 
 Deno.test("xrayNodeListener() wraps Koa's app.callback() as a whole", async () => {
@@ -742,39 +740,35 @@ Deno.test("xrayNodeListener() wraps Koa's app.callback() as a whole", async () =
     ctx.status = 202;
     ctx.body = "accepted";
   });
-  const server = await listen(
+  await withServer(
     xrayNodeListener(app.callback(), { tracer: t.tracer }),
+    async (server) => {
+      const res = await fetch(`${server.url}/jobs`, { headers: TRACE });
+      assert.equal(await res.text(), "accepted");
+      await server.closed(1);
+      const [doc] = await t.flushed();
+      assert.deepEqual(doc.http.response, { status: 202, content_length: 8 });
+    },
   );
-  try {
-    const res = await fetch(`${server.url}/jobs`, { headers: TRACE });
-    assert.equal(await res.text(), "accepted");
-    await server.closed(1);
-    const [doc] = await t.flushed();
-    assert.deepEqual(doc.http.response, { status: 202, content_length: 8 });
-  } finally {
-    await server.close();
-  }
 });
 
 Deno.test("xrayNodeListener() with flush: true delivers each segment once it has ended", async () => {
   // No background timer: only the listener's flush delivers.
   const t = testTracer({ batch: { flushIntervalMs: 0 } });
-  const app = await listen(
+  await withServer(
     xrayNodeListener((_req, res) => res.end("ok"), {
       tracer: t.tracer,
       flush: true,
     }),
+    async (app) => {
+      await (await fetch(`${app.url}/`, { headers: TRACE })).text();
+      await app.closed(1);
+      for (let i = 0; i < 2000 && t.sender.raw.length === 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      assert.equal(t.sender.raw.length, 1);
+    },
   );
-  try {
-    await (await fetch(`${app.url}/`, { headers: TRACE })).text();
-    await app.closed(1);
-    for (let i = 0; i < 2000 && t.sender.raw.length === 0; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-    assert.equal(t.sender.raw.length, 1);
-  } finally {
-    await app.close();
-  }
 });
 
 Deno.test("the factories refuse bad configuration with a clear message", () => {

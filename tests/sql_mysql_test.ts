@@ -5,27 +5,16 @@ import mysqlPromise from "mysql2/promise";
 import { createAsyncContext } from "../src/als.ts";
 import { traceMysql } from "../src/sql/mod.ts";
 import { testTracer } from "./_helpers.ts";
-import { passwordOf, reachable, serviceUrl } from "./_services.ts";
+import {
+  assertNoPassword,
+  reachable,
+  serviceUrl,
+  tableName,
+} from "./_services.ts";
+import { faultsAt, subsOf } from "./_sql.ts";
 
 // deno-lint-ignore no-explicit-any
 type Doc = any;
-
-function subsOf(docs: Doc[]): Doc[] {
-  return docs.flatMap((d) => d.subsegments ?? []);
-}
-
-function assertNoPassword(docs: Doc[], errors: unknown[] = []): void {
-  const secret = passwordOf(serviceUrl("mysql"));
-  const text = JSON.stringify(docs) + JSON.stringify(errors.map(String));
-  assert.ok(!text.includes(secret), "the password reached a document");
-}
-
-let tableCount = 0;
-function table(): string {
-  return `my_t_${Date.now().toString(36)}_${tableCount++}_${
-    Math.floor(Math.random() * 1e6)
-  }`;
-}
 
 function assertSql(sub: Doc): void {
   assert.equal(sub.name, "xray_test@127.0.0.1");
@@ -44,7 +33,7 @@ Deno.test("traceMysql() traces mysql2/promise connections: query, execute, trans
   try {
     const segment = t.tracer.startSegment("api", { sampled: true });
     const db = traceMysql(raw, { parent: segment, collectQueries: true });
-    const name = table();
+    const name = tableName("my_t");
     await db.query(`CREATE TABLE ${name} (id INT PRIMARY KEY, note TEXT)`);
     await db.beginTransaction();
     await db.execute(`INSERT INTO ${name} VALUES (?, ?)`, [1, "one"]);
@@ -98,7 +87,7 @@ Deno.test("traceMysql() traces mysql2/promise connections: query, execute, trans
     assert.equal(failed.length, 2);
     assert.match(failed[0].cause.exceptions[0].message, /^ER_DUP_ENTRY: /);
     assert.match(failed[1].cause.exceptions[0].message, /^ER_PARSE_ERROR: /);
-    assertNoPassword(docs, t.errors);
+    assertNoPassword("mysql", docs, t.errors);
   } finally {
     await raw.end();
   }
@@ -167,15 +156,7 @@ Deno.test("traceMysql() traces the callback API: query, execute, streamed query"
     const subs = subsOf(await t.flushed());
     assert.equal(subs.length, 7);
     subs.forEach(assertSql);
-    assert.deepEqual(subs.map((s) => s.fault === true), [
-      false,
-      false,
-      true,
-      false,
-      true,
-      false,
-      false,
-    ]);
+    assert.deepEqual(faultsAt(subs), [2, 4]);
     assert.equal(subs[6].sql.preparation, "call");
     assert.equal(subs[1].sql.preparation, "call");
   } finally {
@@ -225,7 +206,7 @@ Deno.test("traceMysql() traces pools: concurrent queries, pool connections, ambi
     // Asked once for the pool (SELECT VERSION()): known by the last query.
     assert.match(subs.at(-1).sql.database_version, /MariaDB/);
     assert.equal(subs.at(-1).sql.database_type, "MariaDB");
-    assertNoPassword(docs, t.errors);
+    assertNoPassword("mysql", docs, t.errors);
   } finally {
     await rawPool.end();
   }

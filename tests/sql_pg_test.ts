@@ -6,32 +6,21 @@ import QueryStream from "pg-query-stream";
 import { createAsyncContext } from "../src/als.ts";
 import { tracePg, tracePgPool } from "../src/sql/mod.ts";
 import { testTracer } from "./_helpers.ts";
-import { passwordOf, reachable, serviceUrl } from "./_services.ts";
+import {
+  assertNoPassword,
+  reachable,
+  serviceUrl,
+  tableName,
+} from "./_services.ts";
+import { faultsAt, subsOf } from "./_sql.ts";
 
 // deno-lint-ignore no-explicit-any
 type Doc = any;
-
-function subsOf(docs: Doc[]): Doc[] {
-  return docs.flatMap((d) => d.subsegments ?? []);
-}
 
 async function connected(): Promise<pg.Client> {
   const client = new pg.Client({ connectionString: serviceUrl("pg") });
   await reachable("pg", () => client.connect());
   return client;
-}
-
-function assertNoPassword(docs: Doc[], errors: unknown[] = []): void {
-  const secret = passwordOf(serviceUrl("pg"));
-  const text = JSON.stringify(docs) + JSON.stringify(errors.map(String));
-  assert.ok(!text.includes(secret), "the password reached a document");
-}
-
-let tableCount = 0;
-function table(): string {
-  return `pg_t_${Date.now().toString(36)}_${tableCount++}_${
-    Math.floor(Math.random() * 1e6)
-  }`;
 }
 
 Deno.test("tracePg() records each query as a remote subsegment with the sql block", async () => {
@@ -40,7 +29,7 @@ Deno.test("tracePg() records each query as a remote subsegment with the sql bloc
   try {
     const segment = t.tracer.startSegment("api", { sampled: true });
     const db = tracePg(raw, { parent: segment });
-    const name = table();
+    const name = tableName("pg_t");
     await db.query(`CREATE TABLE ${name} (id int primary key, note text)`);
     await db.query(`INSERT INTO ${name} VALUES ($1, $2)`, [1, "one"]);
     const { rows } = await db.query({
@@ -72,7 +61,7 @@ Deno.test("tracePg() records each query as a remote subsegment with the sql bloc
     ]);
     // Asked once, before the first query: known from then on.
     assert.match(subs[2].sql.database_version, /^PostgreSQL \d+/);
-    assertNoPassword(docs, t.errors);
+    assertNoPassword("pg", docs, t.errors);
   } finally {
     await raw.end();
   }
@@ -108,7 +97,7 @@ Deno.test("tracePg() records driver errors as faults with the SQLSTATE and rethr
     let thrown: unknown;
     const syntax = await db.query("SELEC nope").catch((e: unknown) => e);
     assert.equal((syntax as { code: string }).code, "42601");
-    const name = table();
+    const name = tableName("pg_t");
     await db.query(`CREATE TEMP TABLE ${name} (id int primary key)`);
     await db.query(`INSERT INTO ${name} VALUES (1)`);
     try {
@@ -213,7 +202,7 @@ Deno.test("tracePg() records a pg-query-stream as one subsegment, also when it f
     segment.end();
     const subs = subsOf(await t.flushed());
     assert.equal(subs.length, 3);
-    assert.deepEqual(subs.map((s) => s.fault === true), [false, true, false]);
+    assert.deepEqual(faultsAt(subs), [1]);
     assert.match(subs[1].cause.exceptions[0].message, /^42601: /);
     assert.ok(subs.every((s) => s.end_time !== undefined));
   } finally {
@@ -228,7 +217,7 @@ Deno.test("tracePgPool() traces pool queries, pool clients in a transaction, con
     await reachable("pg", () => rawPool.query("SELECT 1"));
     const segment = t.tracer.startSegment("api", { sampled: true });
     const pool = tracePgPool(rawPool, { parent: segment });
-    const name = table();
+    const name = tableName("pg_t");
     await pool.query(`CREATE TABLE ${name} (id int)`);
     const client = await pool.connect();
     try {
@@ -269,7 +258,7 @@ Deno.test("tracePgPool() traces pool queries, pool clients in a transaction, con
       ),
     );
     assert.ok(subs.every((s) => s.sql.user === "xray"));
-    assertNoPassword(docs, t.errors);
+    assertNoPassword("pg", docs, t.errors);
   } finally {
     await rawPool.end();
   }

@@ -4,23 +4,16 @@ import postgres from "postgres";
 import { createAsyncContext } from "../src/als.ts";
 import { tracePostgres } from "../src/sql/mod.ts";
 import { testTracer } from "./_helpers.ts";
-import { passwordOf, reachable, serviceUrl } from "./_services.ts";
+import { passwordOf, reachable, serviceUrl, tableName } from "./_services.ts";
+import { faultsAt, subsOf } from "./_sql.ts";
 
 // deno-lint-ignore no-explicit-any
 type Doc = any;
-
-function subsOf(docs: Doc[]): Doc[] {
-  return docs.flatMap((d) => d.subsegments ?? []);
-}
 
 async function connected(): Promise<postgres.Sql> {
   const sql = postgres(serviceUrl("pg"), { max: 3, onnotice: () => {} });
   await reachable("pg", () => sql`SELECT 1`);
   return sql;
-}
-
-function table(): string {
-  return `pjs_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6)}`;
 }
 
 Deno.test("tracePostgres() traces tagged templates, unsafe, transactions, errors; fragments record nothing", async () => {
@@ -29,7 +22,7 @@ Deno.test("tracePostgres() traces tagged templates, unsafe, transactions, errors
   try {
     const segment = t.tracer.startSegment("api", { sampled: true });
     const sql = tracePostgres(raw, { parent: segment, collectQueries: true });
-    const name = table();
+    const name = tableName("pjs");
     await sql.unsafe(`CREATE TABLE ${name} (id int primary key, note text)`);
     await sql.begin(async (tx) => {
       await tx`INSERT INTO ${tx(name)} VALUES (${1}, ${"it's secret"})`;
@@ -67,14 +60,7 @@ Deno.test("tracePostgres() traces tagged templates, unsafe, transactions, errors
       "INSERT INTO $1 VALUES ($2, ?)",
       "SELEC nope",
     ]);
-    assert.deepEqual(subs.map((s) => s.fault === true), [
-      false,
-      false,
-      false,
-      false,
-      true,
-      true,
-    ]);
+    assert.deepEqual(faultsAt(subs), [4, 5]);
     assert.match(subs[4].cause.exceptions[0].message, /^23505: /);
     const text = JSON.stringify(docs);
     assert.ok(!text.includes("secret"));

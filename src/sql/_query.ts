@@ -44,6 +44,26 @@ export interface SqlTarget {
   version?: VersionCache;
 }
 
+/** Where a database server is, as a driver keeps it (any type: read with care). */
+export interface ConnectionSettings {
+  host?: unknown;
+  port?: unknown;
+  database?: unknown;
+  user?: unknown;
+}
+
+/** `<scheme>://<host>:<port>/<database>`, an IPv6 host in brackets. */
+export function serverUrl(
+  scheme: string,
+  host: string,
+  port: unknown,
+  database: string,
+): string {
+  return `${scheme}://${
+    host.includes(":") ? `[${host}]` : host
+  }:${port}/${database}`;
+}
+
 /** The server version, asked once per connection or pool and kept. */
 export interface VersionCache {
   /** The version once the answer came. */
@@ -93,16 +113,54 @@ export function checkOptions(
       }`,
     );
   }
-  if (name !== undefined && (typeof name !== "string" || name === "")) {
-    throw new TypeError(
-      `Cannot trace ${what} as 'name' must be a non-empty string: current value is ${
-        JSON.stringify(name)
-      }`,
-    );
-  }
+  checkString(name, "name", what, true);
   const fromTracer = (parent as { collectSqlQueries?: unknown } | undefined)
     ?.collectSqlQueries === true;
   return { source: parent, collect: collectQueries ?? fromTracer, name };
+}
+
+/**
+ * Checks that `object` is a driver object with every one of `methods`.
+ *
+ * @throws {TypeError} `Cannot trace <what> as it has no <methods> (<expected> is expected)`.
+ */
+export function checkDriver(
+  object: unknown,
+  methods: string[],
+  what: string,
+  expected: string,
+): void {
+  const o = object as Record<string, unknown> | null | undefined;
+  if (methods.some((method) => typeof o?.[method] !== "function")) {
+    throw new TypeError(
+      `Cannot trace ${what} as it has no ${
+        methods.map((method) => `${method}()`).join(" and ")
+      } (${expected} is expected)`,
+    );
+  }
+}
+
+/**
+ * Checks a wrapper's own string option (absent is fine).
+ *
+ * @throws {TypeError} When `value` is not a string (or empty with `nonEmpty`).
+ */
+export function checkString(
+  value: unknown,
+  option: string,
+  what: string,
+  nonEmpty = false,
+): void {
+  if (
+    value !== undefined &&
+    (typeof value !== "string" || (nonEmpty && value === ""))
+  ) {
+    throw new TypeError(
+      `Cannot trace ${what} as '${option}' must be a ${
+        nonEmpty ? "non-empty " : ""
+      }string: current value is ${JSON.stringify(value)}`,
+    );
+  }
 }
 
 /** The sampled parent for one query, if any. */
@@ -214,6 +272,61 @@ export function endQuery(
 }
 
 /**
+ * Calls `original` on `self` for a query whose subsegment is open: a
+ * synchronous throw ends `sub` as failed and is thrown on.
+ */
+export function applyOrEnd(
+  sub: Subsegment,
+  target: SqlTarget,
+  original: (...args: never[]) => unknown,
+  self: unknown,
+  args: unknown[],
+): unknown {
+  try {
+    return Reflect.apply(original, self, args);
+  } catch (error) {
+    endQuery(sub, target, error, true);
+    throw error;
+  }
+}
+
+/**
+ * A Node-style callback that ends `sub` (failed when the callback gets an
+ * error) before calling `callback` with the same receiver and arguments.
+ */
+export function endingCallback(
+  sub: Subsegment,
+  target: SqlTarget,
+  callback: (...args: never[]) => unknown,
+): (this: unknown, error: unknown, ...rest: unknown[]) => unknown {
+  return function tracedCallback(this: unknown, error, ...rest) {
+    endQuery(sub, target, error ?? undefined, error != null);
+    return Reflect.apply(callback, this, [error, ...rest]);
+  };
+}
+
+/**
+ * Calls `original` (see {@linkcode applyOrEnd}) with the callback at
+ * `args[index]` swapped for one that ends `sub` first.
+ */
+export function applyWithCallback(
+  sub: Subsegment,
+  target: SqlTarget,
+  original: (...args: never[]) => unknown,
+  self: unknown,
+  args: unknown[],
+  index: number,
+): unknown {
+  const copy = args.slice();
+  copy[index] = endingCallback(
+    sub,
+    target,
+    args[index] as (...a: unknown[]) => unknown,
+  );
+  return applyOrEnd(sub, target, original, self, copy);
+}
+
+/**
  * Runs one query: untraced without a sampled parent, else inside one
  * subsegment. A synchronous result ends it at once; a promise ends it when
  * it settles (the same promise is returned, never a new one).
@@ -281,6 +394,34 @@ export function askVersion(
   } catch {
     // No version then.
   }
+}
+
+/**
+ * Checks a connection out of a pool (`pool.connect()`,
+ * `pool.getConnection()`), callback or promise form: a connection with a
+ * `query()` is handed on as `wrap(connection)`.
+ */
+export function checkOut<C extends { query: unknown }>(
+  original: (...args: never[]) => unknown,
+  pool: object,
+  args: unknown[],
+  wrap: (connection: C) => unknown,
+): unknown {
+  const traced = (connection: unknown): unknown =>
+    connection && typeof (connection as C).query === "function"
+      ? wrap(connection as C)
+      : connection;
+  const callback = args[0];
+  if (typeof callback === "function") {
+    return Reflect.apply(original, pool, [
+      (error: unknown, connection: unknown, ...rest: unknown[]) =>
+        callback(error, traced(connection), ...rest),
+    ]);
+  }
+  const result = Reflect.apply(original, pool, []) as Promise<unknown>;
+  return result && typeof result.then === "function"
+    ? result.then(traced)
+    : result;
 }
 
 /**

@@ -1,7 +1,9 @@
 // The Cloudflare D1 binding: prepare / bind / first / run / all / raw,
 // batch, exec, and sessions.
 import {
+  checkDriver,
   checkOptions,
+  checkString,
   proxyWith,
   type QueryInfo,
   type Resolved,
@@ -168,19 +170,9 @@ export function traceD1<D extends D1DatabaseLike>(
   db: D,
   options: D1TraceOptions = {},
 ): D {
-  if (typeof db?.prepare !== "function" || typeof db.batch !== "function") {
-    throw new TypeError(
-      "Cannot trace D1 database as it has no prepare() and batch() (a D1 binding is expected)",
-    );
-  }
+  checkDriver(db, ["prepare", "batch"], "D1 database", "a D1 binding");
   const { binding = "D1" } = options;
-  if (typeof binding !== "string" || binding === "") {
-    throw new TypeError(
-      `Cannot trace D1 database as 'binding' must be a non-empty string: current value is ${
-        JSON.stringify(binding)
-      }`,
-    );
-  }
+  checkString(binding, "binding", "D1 database", true);
   const resolved = checkOptions(options, "D1 database");
   const target: SqlTarget = {
     name: binding,

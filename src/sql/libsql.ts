@@ -1,7 +1,9 @@
 // @libsql/client: local files, `:memory:` and remote libSQL / Turso servers.
 import {
   askVersion,
+  checkDriver,
   checkOptions,
+  checkString,
   parentOf,
   proxyWith,
   type QueryInfo,
@@ -158,18 +160,8 @@ export function traceLibsql<C extends LibsqlClientLike>(
   client: C,
   options: LibsqlTraceOptions = {},
 ): C {
-  if (typeof client?.execute !== "function") {
-    throw new TypeError(
-      "Cannot trace libSQL client as it has no execute() (an @libsql/client client is expected)",
-    );
-  }
-  if (options.url !== undefined && typeof options.url !== "string") {
-    throw new TypeError(
-      `Cannot trace libSQL client as 'url' must be a string: current value is ${
-        JSON.stringify(options.url)
-      }`,
-    );
-  }
+  checkDriver(client, ["execute"], "libSQL client", "an @libsql/client client");
+  checkString(options.url, "url", "libSQL client");
   const resolved = checkOptions(options, "libSQL client");
   const target = libsqlTarget(client, options.url);
   const execute = client.execute;

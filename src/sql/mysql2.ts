@@ -1,12 +1,18 @@
 // mysql2: connections and pools, callback API and `mysql2/promise`.
 import {
+  applyOrEnd,
+  applyWithCallback,
   askVersion,
+  checkDriver,
   checkOptions,
+  checkOut,
+  type ConnectionSettings,
   endQuery,
   parentOf,
   proxyWith,
   type QueryInfo,
   type Resolved,
+  serverUrl,
   settle,
   type SqlTarget,
   type SqlTraceOptions,
@@ -33,15 +39,8 @@ export interface MysqlTraceOptions extends SqlTraceOptions {
   driverVersion?: string;
 }
 
-interface Settings {
-  host?: unknown;
-  port?: unknown;
-  database?: unknown;
-  user?: unknown;
-}
-
 interface Internals {
-  config?: Settings & { connectionConfig?: Settings };
+  config?: ConnectionSettings & { connectionConfig?: ConnectionSettings };
   connection?: Internals;
   pool?: Internals;
   _handshakePacket?: { serverVersion?: unknown } | null;
@@ -51,7 +50,7 @@ interface Internals {
 
 const targets = new WeakMap<object, SqlTarget>();
 
-function settingsOf(object: Internals): Settings {
+function settingsOf(object: Internals): ConnectionSettings {
   return object.config?.connectionConfig ?? object.config ??
     object.connection?.config ?? object.pool?.config?.connectionConfig ?? {};
 }
@@ -89,9 +88,7 @@ function targetOf(object: Internals, driverVersion?: string): SqlTarget {
   const isPool = typeof object.getConnection === "function";
   if (!isPool) version.read = reader(version, object);
   const sql: SqlTarget["sql"] = {
-    url: `mysql://${
-      host.includes(":") ? `[${host}]` : host
-    }:${port}/${database}`,
+    url: serverUrl("mysql", host, port, database),
     databaseType: "MySQL",
     driverVersion: driverVersion ?? "mysql2",
   };
@@ -139,30 +136,9 @@ function traced(
   const sub = startQuery(parent, options, target, info ?? {});
   const last = args.findLastIndex((a) => typeof a === "function");
   if (last !== -1) {
-    const callback = args[last] as (...a: unknown[]) => unknown;
-    const copy = args.slice();
-    copy[last] = function tracedMysqlCallback(
-      this: unknown,
-      error: unknown,
-      ...rest: unknown[]
-    ) {
-      endQuery(sub, target, error ?? undefined, error != null);
-      return callback.call(this, error, ...rest);
-    };
-    try {
-      return Reflect.apply(original, self, copy);
-    } catch (error) {
-      endQuery(sub, target, error, true);
-      throw error;
-    }
+    return applyWithCallback(sub, target, original, self, args, last);
   }
-  let result: unknown;
-  try {
-    result = Reflect.apply(original, self, args);
-  } catch (error) {
-    endQuery(sub, target, error, true);
-    throw error;
-  }
+  const result = applyOrEnd(sub, target, original, self, args);
   // A command used as an event emitter (rows streamed): ends on 'end'. The
   // error is taken only when the caller listens for it too (attached in the
   // same tick), so an unhandled error still behaves as without tracing.
@@ -265,29 +241,19 @@ function wrap<T extends MysqlLike>(
   }
   if (isPool) {
     const getConnection = o.getConnection as (...a: unknown[]) => unknown;
-    const wrapConnection = (connection: unknown): unknown =>
-      connection && typeof (connection as MysqlLike).query === "function"
-        ? wrap(
-          connection as MysqlLike,
-          options,
-          connectionTarget(connection as Internals, target),
-          driverVersion,
-        )
-        : connection;
-    methods.getConnection = (...args: unknown[]) => {
-      const callback = args[0];
-      if (typeof callback === "function") {
-        return getConnection.call(
-          object,
-          (error: unknown, connection: unknown) =>
-            callback(error, wrapConnection(connection)),
-        );
-      }
-      const result = getConnection.call(object) as Promise<unknown>;
-      return result && typeof result.then === "function"
-        ? result.then(wrapConnection)
-        : result;
-    };
+    methods.getConnection = (...args: unknown[]) =>
+      checkOut(
+        getConnection,
+        object,
+        args,
+        (connection: MysqlLike & Internals) =>
+          wrap(
+            connection,
+            options,
+            connectionTarget(connection, target),
+            driverVersion,
+          ),
+      );
   }
   if (isCallbackApi) {
     const promise = o.promise as (...a: unknown[]) => unknown;
@@ -342,11 +308,12 @@ export function traceMysql<T extends MysqlLike>(
   connection: T,
   options: MysqlTraceOptions = {},
 ): T {
-  if (typeof connection?.query !== "function") {
-    throw new TypeError(
-      "Cannot trace mysql2 connection as it has no query() (a mysql2 connection or pool is expected)",
-    );
-  }
+  checkDriver(
+    connection,
+    ["query"],
+    "mysql2 connection",
+    "a mysql2 connection or pool",
+  );
   const resolved = checkOptions(options, "mysql2 connection");
   const internals = connection as T & Internals;
   const target = targetOf(internals, options.driverVersion);

@@ -1,13 +1,20 @@
 // node-postgres (`pg`): Client, Pool, pool clients, submittables (Cursor,
 // QueryStream), callback and promise forms.
 import {
+  applyOrEnd,
+  applyWithCallback,
   askVersion,
+  checkDriver,
   checkOptions,
+  checkOut,
+  type ConnectionSettings,
+  endingCallback,
   endQuery,
   parentOf,
   proxyWith,
   type QueryInfo,
   type Resolved,
+  serverUrl,
   settle,
   type SqlTarget,
   type SqlTraceOptions,
@@ -56,12 +63,7 @@ export interface PgTraceOptions extends SqlTraceOptions {
 const targets = new WeakMap<object, SqlTarget>();
 
 function pgTarget(
-  settings: {
-    host?: unknown;
-    port?: unknown;
-    database?: unknown;
-    user?: unknown;
-  },
+  settings: ConnectionSettings,
   driverVersion: string | undefined,
   version: VersionCache,
 ): SqlTarget {
@@ -76,9 +78,7 @@ function pgTarget(
     : "postgres";
   const url = host.startsWith("/")
     ? `postgresql:///${database}?host=${encodeURIComponent(host)}&port=${port}`
-    : `postgresql://${
-      host.includes(":") ? `[${host}]` : host
-    }:${port}/${database}`;
+    : serverUrl("postgresql", host, port, database);
   const sql: SqlTarget["sql"] = {
     url,
     databaseType: "PostgreSQL",
@@ -89,12 +89,7 @@ function pgTarget(
 }
 
 /** Settings of a pool from its options (a connection string is parsed). */
-function poolSettings(options: object | undefined): {
-  host?: unknown;
-  port?: unknown;
-  database?: unknown;
-  user?: unknown;
-} {
+function poolSettings(options: object | undefined): ConnectionSettings {
   const o = (options ?? {}) as Record<string, unknown>;
   const out: Record<string, unknown> = {};
   if (typeof o.connectionString === "string") {
@@ -163,13 +158,7 @@ function tracedQuery(
       errored?: unknown;
       cursor?: { _error?: unknown };
     };
-    let result: unknown;
-    try {
-      result = Reflect.apply(original, self, args);
-    } catch (error) {
-      endQuery(sub, target, error, true);
-      throw error;
-    }
+    const result = applyOrEnd(sub, target, original, self, args);
     if (typeof emitter.once === "function") {
       let open = true;
       const finish = (): void => {
@@ -189,24 +178,16 @@ function tracedQuery(
     typeof first === "object" && typeof first?.callback === "function" &&
     typeof first.submit !== "function"
   ) {
-    const callback = first.callback as (
-      error: unknown,
-      result: unknown,
-    ) => void;
     const copy = args.slice();
     copy[0] = {
       ...first,
-      callback(this: unknown, error: unknown, result: unknown) {
-        endQuery(sub, target, error ?? undefined, error != null);
-        return callback.call(this, error, result);
-      },
+      callback: endingCallback(
+        sub,
+        target,
+        first.callback as (...a: unknown[]) => unknown,
+      ),
     };
-    try {
-      return Reflect.apply(original, self, copy);
-    } catch (error) {
-      endQuery(sub, target, error, true);
-      throw error;
-    }
+    return applyOrEnd(sub, target, original, self, copy);
   }
   const last = typeof args[2] === "function"
     ? 2
@@ -214,30 +195,9 @@ function tracedQuery(
     ? 1
     : -1;
   if (last !== -1) {
-    const callback = args[last] as (error: unknown, result: unknown) => void;
-    const copy = args.slice();
-    copy[last] = function tracedPgCallback(
-      this: unknown,
-      error: unknown,
-      result: unknown,
-    ) {
-      endQuery(sub, target, error ?? undefined, error != null);
-      return callback.call(this, error, result);
-    };
-    try {
-      return Reflect.apply(original, self, copy);
-    } catch (error) {
-      endQuery(sub, target, error, true);
-      throw error;
-    }
+    return applyWithCallback(sub, target, original, self, args, last);
   }
-  let result: unknown;
-  try {
-    result = Reflect.apply(original, self, args);
-  } catch (error) {
-    endQuery(sub, target, error, true);
-    throw error;
-  }
+  const result = applyOrEnd(sub, target, original, self, args);
   settle(sub, target, result);
   return result;
 }
@@ -296,11 +256,7 @@ export function tracePg<C extends PgClientLike>(
   client: C,
   options: PgTraceOptions = {},
 ): C {
-  if (typeof client?.query !== "function") {
-    throw new TypeError(
-      "Cannot trace pg client as it has no query() (a pg Client is expected)",
-    );
-  }
+  checkDriver(client, ["query"], "pg client", "a pg Client");
   const resolved = checkOptions(options, "pg client");
   let target = targets.get(client);
   if (!target) {
@@ -325,11 +281,7 @@ export function tracePgPool<P extends PgPoolLike>(
   pool: P,
   options: PgTraceOptions = {},
 ): P {
-  if (typeof pool?.query !== "function" || typeof pool.connect !== "function") {
-    throw new TypeError(
-      "Cannot trace pg pool as it has no query() and connect() (a pg Pool is expected)",
-    );
-  }
+  checkDriver(pool, ["query", "connect"], "pg pool", "a pg Pool");
   const resolved = checkOptions(options, "pg pool");
   let target = targets.get(pool);
   if (!target) {
@@ -356,22 +308,12 @@ export function tracePgPool<P extends PgPoolLike>(
       return tracedQuery(query, pool, resolved, poolTarget, args, ask);
     },
     connect(...args: unknown[]): unknown {
-      const wrap = (client: unknown): unknown =>
-        client && typeof (client as PgClientLike).query === "function"
-          ? wrapClient(client as PgClientLike, resolved, poolTarget)
-          : client;
-      const callback = args[0];
-      if (typeof callback === "function") {
-        return connect.call(
-          pool,
-          (error: unknown, client: unknown, release: unknown) =>
-            callback(error, wrap(client), release),
-        );
-      }
-      const result = connect.call(pool) as Promise<unknown>;
-      return result && typeof result.then === "function"
-        ? result.then(wrap)
-        : result;
+      return checkOut(
+        connect,
+        pool,
+        args,
+        (client: PgClientLike) => wrapClient(client, resolved, poolTarget),
+      );
     },
   });
 }

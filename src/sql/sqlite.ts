@@ -1,7 +1,10 @@
 // The synchronous SQLite drivers: node:sqlite (Node ≥ 22, Deno), bun:sqlite
 // and better-sqlite3. Every call stays synchronous.
 import {
+  applyOrEnd,
+  checkDriver,
   checkOptions,
+  checkString,
   endQuery,
   parentOf,
   proxyWith,
@@ -114,7 +117,11 @@ function sqliteTarget(
   return target;
 }
 
-/** Runs a synchronous driver call inside a subsegment, without making it async. */
+/**
+ * Runs a synchronous driver call inside a subsegment, without making it
+ * async. The subsegment of an `iterate()` call (`iterates`) lasts until the
+ * iterator is done.
+ */
 function runSync(
   original: (...args: unknown[]) => unknown,
   self: object,
@@ -123,43 +130,18 @@ function runSync(
   args: unknown[],
   query: QueryInfo,
   ask: () => void,
+  iterates = false,
 ): unknown {
   const parent = parentOf(options);
   if (!parent) return Reflect.apply(original, self, args);
   ask();
   const sub = startQuery(parent, options, target, query);
-  let result: unknown;
-  try {
-    result = Reflect.apply(original, self, args);
-  } catch (error) {
-    endQuery(sub, target, error, true);
-    throw error;
+  const result = applyOrEnd(sub, target, original, self, args);
+  if (!iterates) {
+    endQuery(sub, target);
+    return result;
   }
-  endQuery(sub, target);
-  return result;
-}
-
-/** The subsegment of an `iterate()` call lasts until the iterator is done. */
-function tracedIterate(
-  original: (...args: unknown[]) => unknown,
-  self: object,
-  options: Resolved,
-  target: SqlTarget,
-  args: unknown[],
-  query: QueryInfo,
-  ask: () => void,
-): unknown {
-  const parent = parentOf(options);
-  if (!parent) return Reflect.apply(original, self, args);
-  ask();
-  const sub = startQuery(parent, options, target, query);
-  let iterator: Iterator<unknown> & Partial<Iterable<unknown>>;
-  try {
-    iterator = Reflect.apply(original, self, args) as Iterator<unknown>;
-  } catch (error) {
-    endQuery(sub, target, error, true);
-    throw error;
-  }
+  const iterator = result as Iterator<unknown>;
   let open = true;
   const finish = (error?: unknown, failed = false): void => {
     if (!open) return;
@@ -204,11 +186,9 @@ function wrapStatement(
     const fn = s[name];
     if (typeof fn !== "function") continue;
     const original = fn as (...args: unknown[]) => unknown;
-    methods[name] = name === "iterate"
-      ? (...args: unknown[]) =>
-        tracedIterate(original, statement, options, target, args, query, ask)
-      : (...args: unknown[]) =>
-        runSync(original, statement, options, target, args, query, ask);
+    const iterates = name === "iterate";
+    methods[name] = (...args: unknown[]) =>
+      runSync(original, statement, options, target, args, query, ask, iterates);
   }
   for (const name of CHAINS) {
     const fn = s[name];
@@ -268,19 +248,14 @@ export function traceSqlite<D extends SqliteDatabaseLike>(
   db: D,
   options: SqliteTraceOptions = {},
 ): D {
-  if (typeof db?.prepare !== "function") {
-    throw new TypeError(
-      "Cannot trace SQLite database as it has no prepare() (node:sqlite, bun:sqlite or better-sqlite3 is expected)",
-    );
-  }
+  checkDriver(
+    db,
+    ["prepare"],
+    "SQLite database",
+    "node:sqlite, bun:sqlite or better-sqlite3",
+  );
   const { filename } = options;
-  if (filename !== undefined && typeof filename !== "string") {
-    throw new TypeError(
-      `Cannot trace SQLite database as 'filename' must be a string: current value is ${
-        JSON.stringify(filename)
-      }`,
-    );
-  }
+  checkString(filename, "filename", "SQLite database");
   const resolved = checkOptions(options, "SQLite database");
   const internals = db as D & DatabaseInternals;
   const target = sqliteTarget(internals, filename);
