@@ -2,8 +2,8 @@
 // in-process SQLite (node:sqlite): `deno bench -A bench/sql_bench.ts`.
 // One iteration is 50 queries under one segment (ending and sending the
 // segment is outside the measured part): divide by 50 for µs per query;
-// Deno prints each case's ratio to the untraced baseline. Not run by the
-// test task.
+// Deno prints each case's ratio to the untraced baseline. `deno task bench`
+// runs it and puts its output in BENCHMARKS.md.
 import { DatabaseSync } from "node:sqlite";
 import { createTracer } from "../mod.ts";
 import { traceSqlite } from "../src/sql/mod.ts";

@@ -374,6 +374,39 @@ async function samplingBench(): Promise<string | undefined> {
     text.trim() + "\n```";
 }
 
+// The SQL wrappers' cost (bench/sql_bench.ts: 50 queries on in-process
+// SQLite, untraced, traced and sampled, traced under an unsampled parent):
+// Deno's own bench output, as printed.
+async function sqlBench(): Promise<string> {
+  console.log("running bench/sql_bench.ts …");
+  const r = await run(Deno.execPath(), [
+    "bench",
+    "-A",
+    "--no-check",
+    new URL("bench/sql_bench.ts", ROOT).pathname,
+  ], ROOT);
+  const text = r.ok
+    ? r.stdout.replace(/\x1b\[[0-9;]*m/g, "").trim()
+    : `failed:\n${r.stdout}\n${r.stderr}`;
+  return "`deno bench -A bench/sql_bench.ts` (Deno, node:sqlite in memory; one " +
+    "iteration is 50 queries: divide by 50 for the cost per query):\n\n```text\n" +
+    text + "\n```";
+}
+
+// The local collector (issue 13): documents/s ingested and the trace-list
+// latency with 10,000 traces stored (scripts/bench_collector.ts), as printed.
+async function collectorBench(): Promise<string> {
+  console.log("running scripts/bench_collector.ts …");
+  const r = await run(Deno.execPath(), [
+    "run",
+    "-A",
+    new URL("scripts/bench_collector.ts", ROOT).pathname,
+  ], ROOT);
+  const text = r.ok ? r.stdout.trim() : `failed:\n${r.stdout}\n${r.stderr}`;
+  return "`deno task bench:collector` (Deno, `node:sqlite` in memory):\n\n```text\n" +
+    text + "\n```";
+}
+
 /** What bench/results/micro.json holds. */
 interface MicroResults {
   kind: "micro";
@@ -385,6 +418,8 @@ interface MicroResults {
   config: { rounds: number; roundMs: number; passes: number };
   cases: Record<string, Record<string, CaseResult>>;
   sampling?: string;
+  sql?: string;
+  collector?: string;
 }
 
 async function runMicro(
@@ -427,6 +462,8 @@ async function runMicro(
     }
   }
   const sampling = only ? undefined : await samplingBench();
+  const sql = only ? undefined : await sqlBench();
+  const collector = only ? undefined : await collectorBench();
   const cases: MicroResults["cases"] = {};
   for (const [name, row] of results) cases[name] = Object.fromEntries(row);
   return {
@@ -439,6 +476,8 @@ async function runMicro(
     config: { rounds, roundMs, passes },
     cases,
     sampling,
+    sql,
+    collector,
   };
 }
 
@@ -500,6 +539,15 @@ function microMarkdown(m: MicroResults): string {
     m.sampling ??
       "Not measured in this run: scripts/bench.ts runs `scripts/bench_sampling.ts` (the\n" +
         "sampling microbench) and puts its output here.",
+    "",
+    "### SQL wrappers (`xray-edge/sql`)",
+    "",
+    m.sql ?? "Not measured in this run (`bench/sql_bench.ts`).",
+    "",
+    "### Local collector (`xray-edge/collector`)",
+    "",
+    m.collector ??
+      "Not measured in this run (`scripts/bench_collector.ts`).",
     "",
   ].join("\n");
 }
