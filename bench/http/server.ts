@@ -23,7 +23,8 @@
 // withxray-100, and on Node only: otel (@hono/otel, X-Ray propagator and ids,
 // BatchSpanProcessor, OTLP/HTTP to the sink), aws-xray-sdk (Hono + a manual
 // aws-xray-sdk-core segment per request, UDP emitter to the sink), express,
-// express-xray (Express + aws-xray-sdk-express at 100 %).
+// express-xray (Express + aws-xray-sdk-express at 100 %), express-xray-edge
+// (Express + xray-edge's xrayExpress at 100 %).
 
 import { Hono } from "hono";
 import type { Context, MiddlewareHandler } from "hono";
@@ -218,7 +219,10 @@ async function awsXrayMiddleware(): Promise<MiddlewareHandler> {
 
 // ----------------------------------------------------------------- Express
 
-async function expressServer(traced: boolean): Promise<number> {
+async function expressServer(
+  traced: boolean,
+  edge = false,
+): Promise<number> {
   const { default: express } = await import("express");
   const app = express();
   app.get("/__done", async (_req, res) => {
@@ -226,6 +230,11 @@ async function expressServer(traced: boolean): Promise<number> {
   });
   // deno-lint-ignore no-explicit-any
   let xrayExpress: any;
+  if (edge) {
+    // xray-edge's own Express middleware, at 100 % like the peer below.
+    const { xrayExpress } = await import("xray-edge/node-server");
+    app.use(xrayExpress({ tracer: tracerFor(true) }));
+  }
   if (traced) {
     const AWSXRay = await awsXray();
     AWSXRay.middleware.setSamplingRules({
@@ -324,6 +333,8 @@ async function start(): Promise<number> {
       return expressServer(false);
     case "express-xray":
       return expressServer(true);
+    case "express-xray-edge":
+      return expressServer(false, true);
   }
   throw new Error(`Unknown variant '${variant}'`);
 }
