@@ -274,6 +274,8 @@ export interface HttpResults {
   summaries: Summary[];
   labels: Record<string, string>;
   problems: string[];
+  /** Set by hand when rows were merged in from a second run. */
+  note?: string;
 }
 
 export interface HttpOptions {
@@ -690,6 +692,7 @@ export function httpMarkdown(r: HttpResults): string {
     `\`${r.command}\` on ${r.date.slice(0, 10)}: ${r.machine}; ${versions}. ` +
       `${r.config.rounds} rounds, ${r.config.windowSeconds} s windows after ${r.config.warmSeconds} s of warm-up per server process (shared by its routes), ` +
       `${r.config.connections} connections; took ${r.seconds} s.`,
+    ...(r.note ? ["", r.note] : []),
     "",
     "autocannon in a second process on 127.0.0.1; every variant in a fresh server",
     "process per round, the order rotated round by round; medians over the rounds.",
