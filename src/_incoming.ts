@@ -15,7 +15,6 @@ import {
   connectionAddress,
   requestHeader,
   responseHeader,
-  type Sent,
   sentWatcher,
 } from "./runtime/server.ts";
 
@@ -274,12 +273,7 @@ export function finishRequest(
         resolve();
       };
     });
-    let watch: [Sent, boolean] | undefined;
-    try {
-      watch = sentWatcher(runtimeArg, response);
-    } catch {
-      // Best effort: the body watcher works everywhere.
-    }
+    const watch = sentWatcher(runtimeArg, response);
     if (
       request.method === "HEAD" || status < 200 || status === 204 ||
       status === 304 ||

@@ -103,9 +103,21 @@ export type Sent = (done: (aborted: boolean, length?: number) => void) => void;
  *
  * @param runtimeArg What the server passed beside the request.
  * @param response The response.
- * @returns The watcher and whether the server sizes the body, or undefined.
+ * @returns The watcher and whether the server sizes the body, or undefined;
+ * never throws.
  */
 export function sentWatcher(
+  runtimeArg: unknown,
+  response: Response,
+): [Sent, boolean] | undefined {
+  try {
+    return watcher(runtimeArg, response);
+  } catch {
+    // Best effort: the body watcher works everywhere.
+  }
+}
+
+function watcher(
   runtimeArg: unknown,
   response: Response,
 ): [Sent, boolean] | undefined {
