@@ -17,6 +17,7 @@ Deno.test("every Workers variant exports what its full module exports", async ()
     "before_exit",
     "detect",
     "env_var",
+    "post",
     "server",
     "unref_timer",
   ]);

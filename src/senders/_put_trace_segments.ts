@@ -10,6 +10,7 @@ import type {
 } from "../types.ts";
 import type { HostPort } from "../config.ts";
 import { awsErrorCode, failure, toError } from "../errors.ts";
+import { defaultFetch } from "../runtime/post.ts";
 
 /** The path of the PutTraceSegments operation. */
 export const PUT_TRACE_SEGMENTS_PATH = "/TraceSegments";
@@ -51,8 +52,9 @@ function stringOrUndefined(value: unknown): string | undefined {
 export async function postDocuments(
   url: URL,
   documents: readonly string[],
-  // The global fetch as it is at call time when not given.
-  fetchFn: typeof fetch = globalThis.fetch,
+  // When not given: the global fetch as it is at call time (node:http for
+  // http: URLs on Node, see runtime/post.ts).
+  fetchFn: typeof fetch = defaultFetch(),
   sendOptions: SendOptions | undefined,
   clock: Clock,
   secrets: readonly unknown[] = [],
