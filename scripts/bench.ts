@@ -388,7 +388,8 @@ async function sqlBench(): Promise<string> {
   const text = r.ok
     // Deno's bench table is coloured; BENCHMARKS.md wants the plain text.
     // deno-lint-ignore no-control-regex
-    ? r.stdout.replace(/\x1b\[[0-9;]*m/g, "").trim()
+    ? r.stdout.replace(/\x1b\[[0-9;]*m/g, "").replaceAll(ROOT.href, "")
+      .trim()
     : `failed:\n${r.stdout}\n${r.stderr}`;
   return "`deno bench -A bench/sql_bench.ts` (Deno, node:sqlite in memory; one " +
     "iteration is 50 queries: divide by 50 for the cost per query):\n\n```text\n" +
