@@ -56,7 +56,14 @@ const readme = await Deno.readTextFile(new URL("README.md", ROOT));
 const blocks = readmeBlocks(readme);
 const isServer = (b: Block) => /\bserve\(\{\s*fetch: app\.fetch/.test(b.code);
 
-async function writeBlocks(): Promise<Map<Block, string>> {
+// Written once per run, by the first test that needs them: the block files
+// and their config (whose node_modules Deno then installs once).
+let written: Promise<Map<Block, string>> | undefined;
+function writeBlocks(): Promise<Map<Block, string>> {
+  return written ??= writeAll();
+}
+
+async function writeAll(): Promise<Map<Block, string>> {
   await Deno.remove(WORK, { recursive: true }).catch(() => {});
   await Deno.mkdir(WORK, { recursive: true });
   await Deno.writeTextFile(

@@ -68,7 +68,7 @@ Deno.test("the guard catches a path that leaves the repository", () => {
   const file = new URL("tests/_schema.ts", ROOT);
   assert.equal(
     escapes(
-      `const s = new URL("../../shared/reference/x.json", import.meta.url);`,
+      `const s = new URL("../../elsewhere/fixture.json", import.meta.url);`,
       file,
     ).length,
     1,
