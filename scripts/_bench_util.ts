@@ -263,6 +263,34 @@ export async function machine(): Promise<string> {
   return `${cpu}, ${cores} cores, ${Deno.build.os} ${Deno.osRelease()}`;
 }
 
+/** What every results file (micro, http, export) starts with. */
+export interface RunHeader {
+  date: string;
+  machine: string;
+  versions: Record<string, string>;
+  command: string;
+  seconds: number;
+}
+
+/**
+ * The header of a results file: now, the machine, the runtimes' versions,
+ * the command and the seconds since `started` (a `performance.now()`).
+ */
+export function runHeader(
+  machine: string,
+  runtimes: Runtime[],
+  command: string,
+  started: number,
+): RunHeader {
+  return {
+    date: new Date().toISOString(),
+    machine,
+    versions: Object.fromEntries(runtimes.map((r) => [r.name, r.version])),
+    command,
+    seconds: Math.round((performance.now() - started) / 1000),
+  };
+}
+
 /** The median of a list (the lower middle for even lengths). */
 export function median(values: number[]): number {
   if (values.length === 0) return NaN;

@@ -39,6 +39,8 @@ import {
   readResults,
   ROOT,
   run,
+  type RunHeader,
+  runHeader,
   type Runtime,
   runtimes,
   writeResults,
@@ -411,13 +413,8 @@ async function collectorBench(): Promise<string> {
 }
 
 /** What bench/results/micro.json holds. */
-interface MicroResults {
+interface MicroResults extends RunHeader {
   kind: "micro";
-  date: string;
-  machine: string;
-  versions: Record<string, string>;
-  command: string;
-  seconds: number;
   config: { rounds: number; roundMs: number; passes: number };
   cases: Record<string, Record<string, CaseResult>>;
   sampling?: string;
@@ -471,11 +468,7 @@ async function runMicro(
   for (const [name, row] of results) cases[name] = Object.fromEntries(row);
   return {
     kind: "micro",
-    date: new Date().toISOString(),
-    machine: await machine(),
-    versions: Object.fromEntries(rts.map((r) => [r.name, r.version])),
-    command,
-    seconds: Math.round((performance.now() - started) / 1000),
+    ...runHeader(await machine(), rts, command, started),
     config: { rounds, roundMs, passes },
     cases,
     sampling,

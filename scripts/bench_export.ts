@@ -4,7 +4,15 @@
 // bench/export.ts in a fresh process per measurement; the sink is
 // bench/http/sink.ts on Node, in its own process (so on the other core).
 
-import { BENCH, Child, DIST, type Runtime, sleep } from "./_bench_util.ts";
+import {
+  BENCH,
+  Child,
+  DIST,
+  type RunHeader,
+  runHeader,
+  type Runtime,
+  sleep,
+} from "./_bench_util.ts";
 
 export interface ThroughputResult {
   runtime: string;
@@ -53,13 +61,8 @@ export interface OutageResult {
   balanced: boolean;
 }
 
-export interface ExportResults {
+export interface ExportResults extends RunHeader {
   kind: "export";
-  date: string;
-  machine: string;
-  versions: Record<string, string>;
-  command: string;
-  seconds: number;
   config: {
     throughputSeconds: number;
     downSeconds: number;
@@ -242,13 +245,7 @@ export async function runExport(
   }
   return {
     kind: "export",
-    date: new Date().toISOString(),
-    machine: options.machine,
-    versions: Object.fromEntries(
-      options.runtimes.map((r) => [r.name, r.version]),
-    ),
-    command: options.command,
-    seconds: Math.round((performance.now() - started) / 1000),
+    ...runHeader(options.machine, options.runtimes, options.command, started),
     config: {
       throughputSeconds: options.throughputSeconds,
       downSeconds: options.downSeconds,

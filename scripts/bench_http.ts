@@ -24,6 +24,8 @@ import {
   DIST,
   median,
   processTicks,
+  type RunHeader,
+  runHeader,
   type Runtime,
   sleep,
   systemTicks,
@@ -255,13 +257,8 @@ export interface Summary {
   cpuVsNoop?: number;
 }
 
-export interface HttpResults {
+export interface HttpResults extends RunHeader {
   kind: "http";
-  date: string;
-  machine: string;
-  versions: Record<string, string>;
-  command: string;
-  seconds: number;
   config: {
     rounds: number;
     windowSeconds: number;
@@ -570,13 +567,7 @@ export async function runHttp(options: HttpOptions): Promise<HttpResults> {
   addRatios(summaries);
   return {
     kind: "http",
-    date: new Date().toISOString(),
-    machine: options.machine,
-    versions: Object.fromEntries(
-      options.runtimes.map((r) => [r.name, r.version]),
-    ),
-    command: options.command,
-    seconds: Math.round((performance.now() - started) / 1000),
+    ...runHeader(options.machine, options.runtimes, options.command, started),
     config: {
       rounds: options.rounds,
       windowSeconds: options.windowSeconds,
