@@ -36,7 +36,7 @@ export interface ExceptionData {
   truncated?: number;
 }
 
-/** HTTP request fields, camelCase (what `setHttpRequest` takes and keeps). */
+/** HTTP request fields, camelCase (what `setHttpRequest` takes; kept under wire names). */
 export interface HttpRequestData {
   /** The method. */
   method?: string;
@@ -52,7 +52,7 @@ export interface HttpRequestData {
   traced?: boolean;
 }
 
-/** HTTP response fields, camelCase (what `setHttpResponse` takes and keeps). */
+/** HTTP response fields, camelCase (what `setHttpResponse` takes; kept under wire names). */
 export interface HttpResponseData {
   /** The status code: ≥ 500 sets fault, 429 throttle + error, ≥ 400 error. */
   status?: number;
@@ -110,16 +110,16 @@ export interface EntityData {
   annotationCount: number;
   /** Metadata by namespace (raw values, converted when written). */
   metadata?: Record<string, Record<string, unknown>>;
-  /** HTTP request. */
-  httpRequest?: HttpRequestData;
-  /** HTTP response. */
-  httpResponse?: HttpResponseData;
+  /** HTTP request fields, under their wire names (`user_agent`). */
+  httpRequest?: Record<string, unknown>;
+  /** HTTP response fields, under their wire names (`content_length`). */
+  httpResponse?: Record<string, unknown>;
   /** The `aws` block. */
   aws?: Record<string, unknown>;
   /** The `service` block (segments). */
   service?: Record<string, unknown>;
-  /** The `sql` block. */
-  sql?: SqlData;
+  /** The `sql` block, under its wire names (`sanitized_query`). */
+  sql?: Record<string, unknown>;
   /** Recorded exceptions (already in wire form). */
   exceptions?: ExceptionData[];
   /** An exception id recorded elsewhere in the trace (cause by reference). */
@@ -136,7 +136,6 @@ function seconds(ms: number): number {
 
 /** The wire names of the flag bits, lowest first. */
 const FLAGS = ["error", "fault", "throttle"];
-const UPPER = /[A-Z]/g;
 
 function convertMetadata(
   metadata: Record<string, Record<string, unknown>>,
@@ -155,20 +154,6 @@ function convertMetadata(
       if (value !== undefined) setKey(converted ??= {}, key, value);
     }
     if (converted) setKey(out ??= {}, ns, converted);
-  }
-  return out;
-}
-
-/**
- * The fields of an HTTP or SQL block with their wire names (`userAgent` →
- * `user_agent`). Segment methods put only known, defined fields there.
- */
-function snakeCase(
-  fields: HttpRequestData | HttpResponseData | SqlData,
-): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(fields)) {
-    out[key.replace(UPPER, (c) => "_" + c.toLowerCase())] = value;
   }
   return out;
 }
@@ -205,12 +190,13 @@ export function toWire(
   const { httpRequest, httpResponse, children } = data;
   if (httpRequest || httpResponse) {
     const http: Record<string, unknown> = doc.http = {};
-    if (httpRequest) http.request = snakeCase(httpRequest);
-    if (httpResponse) http.response = snakeCase(httpResponse);
+    if (httpRequest) http.request = httpRequest;
+    if (httpResponse) http.response = httpResponse;
   }
-  if (data.aws) doc.aws = toJsonSafe(data.aws);
+  // (Made JSON-safe when recorded.)
+  if (data.aws) doc.aws = data.aws;
   if (data.service) doc.service = data.service;
-  if (data.sql) doc.sql = snakeCase(data.sql);
+  if (data.sql) doc.sql = data.sql;
   if (data.annotations) doc.annotations = data.annotations;
   const metadata = data.metadata && convertMetadata(data.metadata);
   if (metadata) doc.metadata = metadata;

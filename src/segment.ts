@@ -24,6 +24,7 @@ import {
   type TraceHeader,
 } from "./trace_header.ts";
 import { parseStack } from "./stack.ts";
+import { toJsonSafe } from "./metadata.ts";
 import { XRayError } from "./errors.ts";
 
 /** The most annotations one document may hold. */
@@ -79,10 +80,10 @@ export interface SubsegmentOptions {
   startTime?: number;
 }
 
-/** The HTTP request fields of an entity (one shape for input and storage). */
+/** The HTTP request fields `setHttpRequest` takes. */
 export type HttpRequestInfo = HttpRequestData;
 
-/** The HTTP response fields of an entity (one shape for input and storage). */
+/** The HTTP response fields `setHttpResponse` takes. */
 export type HttpResponseInfo = HttpResponseData;
 
 /** Options for `addError`. */
@@ -304,12 +305,15 @@ function putMetadata(
   setKey(ns, key, value);
 }
 
+// Wire names by field name (`userAgent` → `user_agent`), made once per name.
+const WIRE_NAMES: Record<string, string> = {};
+
 /**
- * Copies the string fields `keys` of `from`, URLs without credentials, each
- * cut to `max` characters (`user` always to 250).
+ * Copies the string fields `keys` of `from` under their wire names, URLs
+ * without credentials, each cut to `max` characters (`user` always to 250).
  */
 function copyStrings(
-  into: object,
+  into: Record<string, unknown>,
   from: object,
   keys: readonly string[],
   max: number,
@@ -317,7 +321,9 @@ function copyStrings(
   for (const k of keys) {
     const v = (from as Record<string, unknown>)[k];
     if (typeof v === "string") {
-      (into as Record<string, string>)[k] = cut(
+      into[
+        WIRE_NAMES[k] ??= k.replace(/[A-Z]/g, (c) => "_" + c.toLowerCase())
+      ] = cut(
         k === "url" || k === "connectionString" ? cleanUrl(v) : v,
         k === "user" ? MAX_FIELD_LENGTH : max,
       );
@@ -339,9 +345,10 @@ const SQL_KEYS = [
 
 function putHttpRequest(d: EntityData, request: HttpRequestInfo): void {
   if (isObject(request)) {
-    const r: HttpRequestData = { ...d.httpRequest };
+    // Filled in a copy: a getter that throws leaves the entity as it was.
+    const r = { ...d.httpRequest };
     copyStrings(r, request, HTTP_KEYS, MAX_FIELD_LENGTH);
-    if (request.xForwardedFor === true) r.xForwardedFor = true;
+    if (request.xForwardedFor === true) r.x_forwarded_for = true;
     const traced = request.traced;
     if (typeof traced === "boolean") r.traced = traced;
     d.httpRequest = r;
@@ -351,7 +358,8 @@ function putHttpRequest(d: EntityData, request: HttpRequestInfo): void {
 function putHttpResponse(d: EntityData, response: HttpResponseInfo): void {
   if (isObject(response)) {
     const { status, contentLength } = response;
-    const r: HttpResponseData = { ...d.httpResponse };
+    // (Nothing below can throw once the fields are read.)
+    const r = d.httpResponse ??= {};
     if (Number.isInteger(status) && status! >= 0) {
       r.status = status;
       d.flags |= status! >= 500
@@ -363,23 +371,23 @@ function putHttpResponse(d: EntityData, response: HttpResponseInfo): void {
         : 0;
     }
     if (Number.isFinite(contentLength) && contentLength! >= 0) {
-      r.contentLength = contentLength;
+      r.content_length = contentLength;
     }
-    d.httpResponse = r;
   }
 }
 
 function putSql(d: EntityData, sql: SqlData): void {
   if (isObject(sql)) {
-    const out: SqlData = { ...d.sql };
+    const out = { ...d.sql };
     copyStrings(out, sql, SQL_KEYS, Infinity);
     d.sql = out;
   }
 }
 
 function putAws(d: EntityData, aws: Record<string, unknown>): void {
-  // Spread copies own keys as data (a "__proto__" key stays a key).
-  if (isObject(aws)) d.aws = { ...d.aws, ...aws };
+  // Made JSON-safe here, once, not each time a document is written. Spread
+  // copies own keys as data (a "__proto__" key stays a key).
+  if (isObject(aws)) d.aws = { ...d.aws, ...toJsonSafe(aws) as object };
 }
 
 function putFlag(d: EntityData, flag: number): void {
@@ -494,10 +502,9 @@ function failed(sub: Subsegment, error: unknown): never {
  * recording call is a no-op.
  */
 export abstract class Entity {
-  /** The 16-hex-digit id. */
-  readonly id: string;
   /** The sanitized name. */
   readonly name: string;
+  #id: string | undefined;
   #trace: Trace;
   #data: EntityData | undefined;
   #ended = false;
@@ -506,12 +513,12 @@ export abstract class Entity {
   /** @internal */
   constructor(
     trace: Trace,
-    id: string,
+    id: string | undefined,
     name: string,
     data: EntityData | undefined,
   ) {
     this.#trace = trace;
-    this.id = id;
+    this.#id = id;
     this.name = name;
     this.#data = data;
   }
@@ -545,9 +552,15 @@ export abstract class Entity {
     return this.#data !== undefined;
   }
 
-  /** The trace id. */
+  /** The 16-hex-digit id (made when first asked for, on unsampled entities). */
+  get id(): string {
+    return this.#id ??= this.#trace.recorder.ids.segmentId();
+  }
+
+  /** The trace id (made when first asked for, on unsampled new traces). */
   get traceId(): string {
-    return this.#trace.traceId;
+    const trace = this.#trace;
+    return trace.traceId ??= trace.recorder.ids.traceId(trace.startMs);
   }
 
   /** Whether `end()` was called. */
@@ -662,8 +675,8 @@ export abstract class Entity {
    */
   startSubsegment(name: string, options?: SubsegmentOptions): Subsegment {
     const trace = this.#trace;
-    const id = trace.recorder.ids.segmentId();
     const parent = this.#data;
+    let id: string | undefined;
     let clean = name;
     let data: EntityData | undefined;
     // (A segment's depth is undefined: 0.)
@@ -689,8 +702,8 @@ export abstract class Entity {
       data = newData(
         "subsegment",
         clean,
-        id,
-        trace.traceId,
+        id = trace.recorder.ids.segmentId(),
+        trace.traceId!,
         timeOr(trace.recorder.clock, read(options, "startTime")),
         this.id,
       );
@@ -784,7 +797,7 @@ export abstract class Entity {
    */
   traceHeaderFor(): string {
     return this.#header ??= formatTraceHeader({
-      root: this.#trace.traceId,
+      root: this.traceId,
       parent: this.id,
       sampled: this.#data !== undefined,
       data: this.#trace.incoming?.data ?? {},
@@ -809,10 +822,10 @@ export interface SegmentInit {
   recorder: Recorder;
   /** The clean name. */
   name: string;
-  /** Trace id. */
-  traceId: string;
-  /** This segment's id. */
-  id: string;
+  /** The trace id (made on demand when absent). */
+  traceId?: string;
+  /** This segment's id (made on demand when absent). */
+  id?: string;
   /** The upstream parent id. */
   parentId?: string;
   /** Whether sampled. */
@@ -851,8 +864,8 @@ export class Segment extends Entity {
       const data = trace.root = newData(
         "segment",
         name,
-        id,
-        trace.traceId,
+        id!,
+        trace.traceId!,
         trace.startMs,
         trace.parentId,
       );
@@ -906,7 +919,7 @@ export class Subsegment extends Entity {
   /** @internal Use `entity.startSubsegment()` or `capture()`. */
   constructor(
     trace: Trace,
-    id: string,
+    id: string | undefined,
     name: string,
     data: EntityData | undefined,
     parent: Entity,

@@ -30,6 +30,7 @@ import {
 } from "./segment.ts";
 import type { Entity } from "./segment.ts";
 import { serialize } from "./document.ts";
+import { toJsonSafe } from "./metadata.ts";
 import type { EntityData } from "./document.ts";
 import { type BatcherOptions, createBatcher } from "./batcher.ts";
 import {
@@ -295,6 +296,9 @@ export function createTracer(options: TracerOptions = {}): Tracer {
   let pluginAws: Record<string, unknown> = {};
   let origin: string | undefined;
   let baseAws: Record<string, unknown> = { xray: sdk };
+  // The aws block of sampled segments, by sampling rule (made once per rule,
+  // again when plugin data arrives; documents never change it in place).
+  let ruleAws = new Map<string, Record<string, unknown>>();
   let pluginsStarted: Promise<void> | undefined;
 
   const startPlugins = (): Promise<void> =>
@@ -303,8 +307,9 @@ export function createTracer(options: TracerOptions = {}): Tracer {
         const data = await p.collect?.();
         if (data) {
           origin = data.origin || origin;
-          pluginAws = { ...pluginAws, ...data.aws };
+          pluginAws = { ...pluginAws, ...toJsonSafe(data.aws) as object };
           baseAws = { ...pluginAws, xray: sdk };
+          ruleAws = new Map();
         }
       } catch (e) {
         reportError(
@@ -403,8 +408,10 @@ export function createTracer(options: TracerOptions = {}): Tracer {
       return new Segment({
         recorder,
         name: clean,
-        traceId: incoming?.root ?? ids.traceId(now),
-        id: (facade && incoming?.parent) || ids.segmentId(),
+        // Unsampled segments make their ids only when asked for.
+        traceId: incoming?.root ?? (sampled ? ids.traceId(now) : undefined),
+        id: (facade && incoming?.parent) ||
+          (sampled ? ids.segmentId() : undefined),
         parentId: facade ? undefined : incoming?.parent,
         sampled: sampled as boolean,
         incoming,
@@ -412,7 +419,11 @@ export function createTracer(options: TracerOptions = {}): Tracer {
         facade,
         ruleName,
         aws: sampled && ruleName
-          ? { ...baseAws, xray: { ...sdk, sampling_rule_name: ruleName } }
+          ? ruleAws.get(ruleName) ??
+            ruleAws.set(ruleName, {
+              ...baseAws,
+              xray: { ...sdk, sampling_rule_name: ruleName },
+            }).get(ruleName)
           : baseAws,
         service,
         origin,

@@ -382,3 +382,48 @@ Deno.test("toDocument() is a snapshot with in_progress while open", () => {
   assert.equal(subDoc.type, "subsegment");
   assert.equal(subDoc.parent_id, s.id);
 });
+
+Deno.test("setAws() keeps what the value held when it was called, JSON-safe", async () => {
+  const { tracer, flushed } = testTracer();
+  const s = tracer.startSegment("s", { sampled: true });
+  const fields: Record<string, unknown> = { count: 10n, when: new Date(0) };
+  fields.self = fields;
+  s.setAws(fields);
+  fields.count = "changed later";
+  s.end();
+  const [doc] = await flushed();
+  assert.deepEqual(doc.aws.count, "10");
+  assert.equal(doc.aws.when, "1970-01-01T00:00:00.000Z");
+  assert.equal(doc.aws.self, "[Circular]");
+});
+
+Deno.test("unsampled entities make their ids only when asked for, once", () => {
+  let made = 0;
+  const { tracer } = testTracer({
+    ids: {
+      traceId: () => `1-00000000-${String(++made).padStart(24, "0")}`,
+      segmentId: () => String(++made).padStart(16, "0"),
+    },
+  });
+  const s = tracer.startSegment("s", { sampled: false });
+  const sub = s.startSubsegment("work");
+  assert.equal(made, 0);
+  assert.equal(s.id, "0000000000000001");
+  assert.equal(s.id, "0000000000000001");
+  assert.equal(s.traceId, "1-00000000-000000000000000000000002");
+  assert.equal(sub.traceId, s.traceId);
+  assert.equal(
+    sub.traceHeaderFor(),
+    "Root=1-00000000-000000000000000000000002;Parent=0000000000000003;Sampled=0",
+  );
+  assert.equal(made, 3);
+  // A sampled segment has both from the start; a continued trace keeps its root.
+  const sampled = tracer.startSegment("s", { sampled: true });
+  assert.equal(made, 5);
+  assert.equal(sampled.traceId, "1-00000000-000000000000000000000004");
+  const continued = tracer.startSegment("s", {
+    traceHeader: `Root=${ROOT};Sampled=0`,
+  });
+  assert.equal(continued.traceId, ROOT);
+  assert.equal(made, 5);
+});

@@ -158,11 +158,19 @@ function nodeServerSizes(response: Response): boolean {
 
 // @hono/node-server's `[status, body, headers]` of a lightweight Response
 // not yet turned into a real one.
+// The symbol it keeps them under, once found (one per node-server copy).
+let cacheKey: symbol | undefined;
 // deno-lint-ignore no-explicit-any
 function nodeServerCache(response: Response): any[] | undefined {
+  // deno-lint-ignore no-explicit-any
+  const known = cacheKey && (response as any)[cacheKey];
+  if (Array.isArray(known) && known.length === 3) return known;
   for (const key of Object.getOwnPropertySymbols(response)) {
     // deno-lint-ignore no-explicit-any
     const cache = (response as any)[key];
-    if (Array.isArray(cache) && cache.length === 3) return cache;
+    if (Array.isArray(cache) && cache.length === 3) {
+      cacheKey = key;
+      return cache;
+    }
   }
 }
