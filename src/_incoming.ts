@@ -178,20 +178,24 @@ export function startRequestSegment(
   return segment;
 }
 
-// Flushes the tracer once `ended` settles, through `ctx.waitUntil` when there is one.
+// A `waitUntil` host, when `ctx` is one.
+const waitUntilHost = (ctx: WaitUntilHost) =>
+  typeof (ctx as { waitUntil?: unknown } | undefined)?.waitUntil === "function"
+    ? ctx as { waitUntil(promise: Promise<unknown>): void }
+    : undefined;
+
+// Flushes the tracer once `ended` settles, through `ctx.waitUntil` when
+// there is one; nothing without a flush to do.
 function afterEnd(
   { flush, tracer }: IncomingOptions,
   ctx: WaitUntilHost,
   ended: Promise<void> = Promise.resolve(),
 ): void {
-  const host = ctx as
-    | { waitUntil?(promise: Promise<unknown>): void }
-    | undefined;
-  const hasWaitUntil = typeof host?.waitUntil === "function";
-  if (flush ?? hasWaitUntil) {
+  const host = waitUntilHost(ctx);
+  if (flush ?? host) {
     const flushed = ended.then(() => tracer.flush());
     try {
-      if (hasWaitUntil) host!.waitUntil!(flushed);
+      host?.waitUntil(flushed);
     } catch (e) {
       tracer.reportError(e, "export");
     }
@@ -258,21 +262,26 @@ export function finishRequest(
     const length = responseHeader(response, "content-length") ?? "";
     const declared = /^\s*\d+\s*$/.test(length) ? +length : undefined;
     segment.setHttpResponse({ status });
+    // What a flush waits for, made only when there is a flush to do.
+    let resolve: (() => void) | undefined;
+    if (options.flush ?? waitUntilHost(ctx)) {
+      ended = new Promise<void>((r) => resolve = r);
+    }
     // Set until the segment is ended: ending happens once. An aborted
     // response records only the bytes known to have gone out.
-    let end: ((aborted?: boolean, length?: number) => void) | undefined;
-    ended = new Promise<void>((resolve) => {
-      end = (aborted, length): void => {
-        if (!end) return;
-        end = undefined;
-        if (aborted) segment.annotate(CLIENT_ABORTED, true);
-        segment.setHttpResponse({
-          contentLength: aborted ? length : length ?? declared,
-        });
-        segment.end();
-        resolve();
-      };
-    });
+    let end: ((aborted?: boolean, length?: number) => void) | undefined = (
+      aborted,
+      length,
+    ): void => {
+      if (!end) return;
+      end = undefined;
+      if (aborted) segment.annotate(CLIENT_ABORTED, true);
+      segment.setHttpResponse({
+        contentLength: aborted ? length : length ?? declared,
+      });
+      segment.end();
+      resolve?.();
+    };
     const watch = sentWatcher(runtimeArg, response);
     if (
       request.method === "HEAD" || status < 200 || status === 204 ||

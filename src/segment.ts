@@ -560,7 +560,9 @@ export abstract class Entity {
   /** The trace id (made when first asked for, on unsampled new traces). */
   get traceId(): string {
     const trace = this.#trace;
-    return trace.traceId ??= trace.recorder.ids.traceId(trace.startMs);
+    return trace.traceId ??= trace.recorder.ids.traceId(
+      timeOr(trace.recorder.clock, trace.startMs),
+    );
   }
 
   /** Whether `end()` was called. */
@@ -832,8 +834,8 @@ export interface SegmentInit {
   sampled: boolean;
   /** The parsed incoming header. */
   incoming?: TraceHeader;
-  /** Start, epoch ms. */
-  startMs: number;
+  /** Start, epoch ms (unsampled segments may have none). */
+  startMs?: number;
   /** Never send the segment itself (Lambda). */
   facade?: boolean;
   /** The rule that sampled it. */
@@ -866,7 +868,7 @@ export class Segment extends Entity {
         name,
         id!,
         trace.traceId!,
-        trace.startMs,
+        trace.startMs!,
         trace.parentId,
       );
       // Only truthy ones count when the document is written.

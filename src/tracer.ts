@@ -380,7 +380,6 @@ export function createTracer(options: TracerOptions = {}): Tracer {
           reportError(e, "config");
         }
       }
-      const now = timeOr(clock, startTime);
       // An explicit decision, else the upstream one (Sampled=1/0), else the
       // sampler's (no header, or Sampled=?).
       let sampled: unknown = !enabled
@@ -405,11 +404,14 @@ export function createTracer(options: TracerOptions = {}): Tracer {
         }
       }
       facade = facade === true;
+      // The clock is read for sampled segments only (an unsampled one needs
+      // a time only if asked for a new trace id).
+      const now = sampled ? timeOr(clock, startTime) : startTime;
       return new Segment({
         recorder,
         name: clean,
         // Unsampled segments make their ids only when asked for.
-        traceId: incoming?.root ?? (sampled ? ids.traceId(now) : undefined),
+        traceId: incoming?.root ?? (sampled ? ids.traceId(now!) : undefined),
         id: (facade && incoming?.parent) ||
           (sampled ? ids.segmentId() : undefined),
         parentId: facade ? undefined : incoming?.parent,

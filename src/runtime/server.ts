@@ -8,6 +8,8 @@
  * @module
  */
 
+import { utf8Length } from "../_util.ts";
+
 /**
  * Finds the client's connection address in what runtimes pass beside the
  * request: Deno.serve's `info.remoteAddr`, Bun's `server.requestIP()`,
@@ -74,7 +76,13 @@ export function responseHeader(
   name: string,
 ): string | null {
   const cache = nodeServerCache(response);
-  if (!cache) return response.headers.get(name);
+  if (!cache) {
+    // A Deno.serve Response on Deno's fast path has no header but its
+    // content type, and reading `headers` would take it off that path.
+    return denoFastBody(response) !== undefined && name !== "content-type"
+      ? null
+      : response.headers.get(name);
+  }
   const headers = cache[2];
   if (headers instanceof Headers) return headers.get(name);
   const entries = Array.isArray(headers)
@@ -139,11 +147,42 @@ function watcher(
   }
   const completed = arg?.completed;
   if (typeof completed?.then === "function") {
+    const length = denoBodyLength(response);
     return [
-      (done) => completed.then(() => done(false), () => done(true)),
-      false,
+      (done) => completed.then(() => done(false, length), () => done(true)),
+      length !== undefined,
     ];
   }
+}
+
+// Deno.serve's Response keeps a string or bytes body where its server finds
+// it (the "serve fast" path); reading `body` would turn it into a stream and
+// put the response on the slow path. The symbols it uses, by description,
+// once found; anything else (another Deno, a stream): undefined.
+const denoKeys: Record<string, symbol | undefined> = {};
+function denoKey(response: Response, description: string): unknown {
+  // deno-lint-ignore no-explicit-any
+  const r = response as any;
+  const known = denoKeys[description];
+  if (known && known in r) return r[known];
+  for (const key of Object.getOwnPropertySymbols(r)) {
+    if (key.description === description) return r[denoKeys[description] = key];
+  }
+}
+
+// The string or bytes body of a Response on Deno's fast path.
+function denoFastBody(response: Response): string | Uint8Array | undefined {
+  const fast = denoKey(response, "serve fast body");
+  if (typeof fast === "string" || fast instanceof Uint8Array) return fast;
+}
+
+function denoBodyLength(response: Response): number | undefined {
+  const fast = denoFastBody(response);
+  if (typeof fast === "string") return utf8Length(fast);
+  if (fast) return fast.byteLength;
+  // deno-lint-ignore no-explicit-any
+  const length = (denoKey(response, "response") as any)?.body?.length;
+  if (Number.isInteger(length) && length >= 0) return length;
 }
 
 // Whether the body of @hono/node-server's lightweight Response is one the

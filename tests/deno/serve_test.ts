@@ -4,6 +4,8 @@
 import assert from "node:assert/strict";
 import { segmentOf, withXRay } from "../../src/handler.ts";
 import { testTracer } from "../_helpers.ts";
+import { Hono } from "hono";
+import { xray } from "../../src/hono.ts";
 import {
   honoOverRealHttp,
   type ServeFetch,
@@ -58,6 +60,57 @@ Deno.test("withXRay on Deno.serve records the connection address from the serve 
   assert.match(doc.http.request.url, /^http:\/\/127\.0\.0\.1:\d+\/ping\?q=1$/);
   assert.equal(doc.http.response.content_length, 4);
   assert.deepEqual(doc.annotations, { seen: true });
+});
+
+Deno.test("Hono on Deno.serve: a sampled text or byte response goes out as the handler made it, its length taken from the body Deno holds", async () => {
+  const t = testTracer();
+  const app = new Hono();
+  app.use(xray({ tracer: t.tracer }));
+  const made: Response[] = [];
+  app.get("/text", (c) => {
+    made.push(c.text("héllo"));
+    return made.at(-1)!;
+  });
+  app.get("/bytes", () => {
+    made.push(new Response(new Uint8Array(7)));
+    return made.at(-1)!;
+  });
+  const handed: Response[] = [];
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    async (req, info) => {
+      const res = await app.fetch(req, info);
+      handed.push(res);
+      return res;
+    },
+  );
+  try {
+    for (const path of ["/text", "/bytes"]) {
+      const res = await fetch(`http://127.0.0.1:${server.addr.port}${path}`, {
+        headers: {
+          "X-Amzn-Trace-Id":
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1",
+        },
+      });
+      await res.arrayBuffer();
+    }
+  } finally {
+    await server.shutdown();
+  }
+  // The same objects: not re-streamed, and their headers never read
+  // (reading them takes a Response off Deno.serve's fast path).
+  assert.equal(handed.length, 2);
+  assert.ok(handed.every((res, i) => res === made[i]));
+  const docs = await t.flushed();
+  assert.deepEqual(
+    docs.map((
+      d,
+    ) => [
+      d.http.request.url.replace(/^.*\//, "/"),
+      d.http.response.content_length,
+    ]),
+    [["/text", 6], ["/bytes", 7]],
+  );
 });
 
 // Deno.serve takes a whole text or byte body at once and reports it sent
