@@ -155,7 +155,13 @@ async function bundle(): Promise<void> {
   // The servers, the load generator, the sink and the export bench: types
   // stripped, every package import left to bench/node_modules at run time.
   await esbuild.build({
-    entryPoints: ["http/server.ts", "http/sink.ts", "http/load.ts", "export.ts"]
+    entryPoints: [
+      "http/server.ts",
+      "http/sink.ts",
+      "http/load.ts",
+      "export.ts",
+      "middleware.ts",
+    ]
       .map((f) => new URL(f, BENCH).pathname),
     outdir: DIST.pathname,
     outbase: BENCH.pathname,
@@ -420,6 +426,111 @@ interface MicroResults extends RunHeader {
   sampling?: string;
   sql?: string;
   collector?: string;
+  /** bench/middleware.ts by runtime. */
+  middleware?: Record<string, MiddlewareRun>;
+}
+
+/** What one bench/middleware.ts process prints. */
+interface MiddlewareRun {
+  runtime: string;
+  version: string;
+  perRound: number;
+  /** CPU ns per request of every round, by variant. */
+  ns: Record<string, number[]>;
+  documents: number;
+  wireBytes: number;
+  errors: number;
+}
+
+const MIDDLEWARE_VARIANTS: [string, string][] = [
+  ["no-op", "Hono + no-op async middleware"],
+  ["xray-default", "Hono + xray(), default rule"],
+  ["xray-100", "Hono + xray(), 100 %"],
+];
+
+async function runMiddleware(
+  rts: Runtime[],
+  rounds: number,
+  perRound: number,
+): Promise<Record<string, MiddlewareRun>> {
+  const out: Record<string, MiddlewareRun> = {};
+  for (const rt of rts) {
+    const r = await run(rt.command, [
+      ...rt.args,
+      new URL("middleware.mjs", DIST).pathname,
+      String(rounds),
+      String(perRound),
+    ], BENCH);
+    const line = r.stdout.trim().split("\n").pop() ?? "";
+    if (!r.ok || !line.startsWith("{")) {
+      throw new Error(
+        `middleware on ${rt.name} failed:\n${r.stdout}\n${r.stderr}`,
+      );
+    }
+    const m = JSON.parse(line) as MiddlewareRun;
+    if (m.errors > 0) {
+      throw new Error(`middleware on ${rt.name} reported ${m.errors} errors`);
+    }
+    out[rt.name] = m;
+    console.log(
+      `middleware ${rt.name.padEnd(5)} ${
+        MIDDLEWARE_VARIANTS.map(([v]) => `${v} ${micros(middle(m.ns[v]))} µs`)
+          .join(", ")
+      }`,
+    );
+  }
+  return out;
+}
+
+function middle(values: number[] = []): number | undefined {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+function middlewareMarkdown(runs: Record<string, MiddlewareRun>): string {
+  const names = Object.keys(runs);
+  const lines = [
+    "### What the Hono middleware adds per request, without the network",
+    "",
+    '`bench/middleware.ts`, one process per runtime: one GET (`"hello"`, text)',
+    "answered by Hono through the runtime's own server code, without sockets, so",
+    "that the middleware's cost is not buried under the system calls of loopback",
+    "HTTP (which dominate the W2 windows on this machine; see",
+    "[docs/performance.md](docs/performance.md)). Node: @hono/node-server's request",
+    "listener with a real `IncomingMessage` and `ServerResponse` on a socket that",
+    "discards what is written (`close` after `finish`, as Node's server emits it);",
+    "Deno: `app.fetch(request, info)` with Deno.serve's `remoteAddr` and `completed`;",
+    "Bun: `app.fetch(request, server)` with `requestIP`; the body read whole.",
+    "xray-edge is the built npm package; documents go to a sender that counts",
+    "them. The three variants live in the same process and take turns in a",
+    "shuffled order, round by round; medians of the rounds' CPU time per request.",
+    "",
+    "| variant | " +
+    names.map((n) => `${n} µs | ${n} added`).join(" | ") + " |",
+    "|---|" + names.map(() => "--:|--:").join("|") + "|",
+  ];
+  for (const [v, title] of MIDDLEWARE_VARIANTS) {
+    const cells = names.map((n) => {
+      const m = middle(runs[n].ns[v]);
+      const o = middle(runs[n].ns["no-op"]);
+      const d = m !== undefined && o !== undefined ? m - o : undefined;
+      return `${micros(m)} | ${
+        v === "no-op" || d === undefined
+          ? "—"
+          : `${d < 0 ? "−" : "+"}${micros(Math.abs(d))}`
+      }`;
+    });
+    lines.push(`| ${title} | ${cells.join(" | ")} |`);
+  }
+  const bytes = Object.values(runs)[0]?.wireBytes;
+  lines.push(
+    "",
+    `(${
+      Object.values(runs)[0]?.perRound ?? "?"
+    } requests per round; one document is ${bytes} bytes.)`,
+    "",
+  );
+  return lines.join("\n");
 }
 
 async function runMicro(
@@ -464,6 +575,9 @@ async function runMicro(
   const sampling = only ? undefined : await samplingBench();
   const sql = only ? undefined : await sqlBench();
   const collector = only ? undefined : await collectorBench();
+  const middleware = only && !"middleware".startsWith(only)
+    ? undefined
+    : await runMiddleware(rts, rounds, 5000);
   const cases: MicroResults["cases"] = {};
   for (const [name, row] of results) cases[name] = Object.fromEntries(row);
   return {
@@ -474,6 +588,7 @@ async function runMicro(
     sampling,
     sql,
     collector,
+    middleware,
   };
 }
 
@@ -530,6 +645,9 @@ function microMarkdown(m: MicroResults): string {
     "- **unsampled**: the same calls on a segment the sampler rejected.",
     "",
     tables(microResults(m), Object.keys(m.versions)),
+    m.middleware
+      ? middlewareMarkdown(m.middleware)
+      : "### What the Hono middleware adds per request, without the network\n\nNot measured in this run (`bench/middleware.ts`).\n",
     "### Sampling",
     "",
     m.sampling ??
@@ -626,6 +744,7 @@ async function main(): Promise<void> {
       command,
     );
     console.log("\n" + tables(microResults(micro), rts.map((r) => r.name)));
+    if (micro.middleware) console.log(middlewareMarkdown(micro.middleware));
     if (micro.sampling) console.log(micro.sampling);
     // A partial micro run would leave the tables with holes: print only.
     if (!casePrefix) await save("micro", micro);
