@@ -191,7 +191,8 @@ export function toWire(
   if (httpRequest || httpResponse) {
     const http: Record<string, unknown> = doc.http = {};
     if (httpRequest) http.request = httpRequest;
-    if (httpResponse) http.response = httpResponse;
+    // A copy: setHttpResponse writes its fields in place.
+    if (httpResponse) http.response = { ...httpResponse };
   }
   // (Made JSON-safe when recorded.)
   if (data.aws) doc.aws = data.aws;

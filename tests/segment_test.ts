@@ -427,3 +427,21 @@ Deno.test("unsampled entities make their ids only when asked for, once", () => {
   assert.equal(continued.traceId, ROOT);
   assert.equal(made, 5);
 });
+
+Deno.test("toDocument() is a snapshot of the HTTP blocks: later recordings do not change it", () => {
+  const { tracer } = testTracer();
+  const s = tracer.startSegment("s", { sampled: true });
+  s.setHttpRequest({ method: "GET", url: "https://example.com/a" });
+  s.setHttpResponse({ status: 200 });
+  const before = s.toDocument()!;
+  s.setHttpRequest({ method: "POST" });
+  s.setHttpResponse({ status: 500, contentLength: 3 });
+  assert.deepEqual(before.http, {
+    request: { method: "GET", url: "https://example.com/a" },
+    response: { status: 200 },
+  });
+  assert.deepEqual(s.toDocument()!.http, {
+    request: { method: "POST", url: "https://example.com/a" },
+    response: { status: 500, content_length: 3 },
+  });
+});
