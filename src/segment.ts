@@ -644,7 +644,8 @@ export abstract class Entity {
   }
 
   /**
-   * Merges fields into the `aws` block (operation, region, request id, …).
+   * Merges fields into the `aws` block (operation, region, request id, …),
+   * made JSON-safe as they are when called.
    *
    * @param aws The fields, snake_case as X-Ray shows them.
    * @returns This entity.
