@@ -259,6 +259,16 @@ function setStatus(text: string, kind: "ok" | "bad" | "idle"): void {
   el.className = kind;
 }
 
+/** Says in the status line why a collector call failed. */
+function showFailure(res: { status: number; message: string }): void {
+  setStatus(
+    res.status
+      ? `collector answered ${res.status}: ${res.message}`
+      : "collector unreachable",
+    "bad",
+  );
+}
+
 function readHash(): void {
   const p = new URLSearchParams(location.hash.slice(1));
   state.filter = p.get("filter") ?? "";
@@ -313,12 +323,7 @@ async function loadList(): Promise<boolean> {
       writeHash();
       return true;
     }
-    setStatus(
-      res.status
-        ? `collector answered ${res.status}: ${res.message}`
-        : "collector unreachable",
-      "bad",
-    );
+    showFailure(res);
     return false;
   }
   state.goodFilter = state.filter;
@@ -842,12 +847,7 @@ const NODE_H = 84;
 async function loadMap(): Promise<boolean> {
   const res = await api<{ Services?: Service[] }>("graph", timeRange());
   if (!res.ok) {
-    setStatus(
-      res.status
-        ? `collector answered ${res.status}: ${res.message}`
-        : "collector unreachable",
-      "bad",
-    );
+    showFailure(res);
     return false;
   }
   const services = res.data.Services ?? [];
