@@ -298,6 +298,13 @@ export function median(values: number[]): number {
   return sorted[Math.floor((sorted.length - 1) / 2)];
 }
 
+/** The "Problems in this run" list of a results section (nothing when none). */
+export function problemsMarkdown(problems: string[]): string[] {
+  return problems.length > 0
+    ? ["Problems in this run:", "", ...problems.map((p) => `- ${p}`), ""]
+    : [];
+}
+
 /** Writes a results file as pretty JSON. */
 export async function writeResults(name: string, data: unknown): Promise<URL> {
   await Deno.mkdir(RESULTS, { recursive: true });

@@ -35,6 +35,7 @@ import {
   DIST,
   flag,
   machine,
+  median as medianOf,
   must,
   readResults,
   ROOT,
@@ -482,9 +483,9 @@ async function runMiddleware(
   return out;
 }
 
-function middle(values: number[] = []): number | undefined {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
+// The median of a variant's rounds, when it ran.
+function middle(values: number[] | undefined): number | undefined {
+  return values?.length ? medianOf(values) : undefined;
 }
 
 function middlewareMarkdown(runs: Record<string, MiddlewareRun>): string {

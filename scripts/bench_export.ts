@@ -8,6 +8,7 @@ import {
   BENCH,
   Child,
   DIST,
+  problemsMarkdown,
   type RunHeader,
   runHeader,
   type Runtime,
@@ -358,10 +359,6 @@ export function exportMarkdown(r: ExportResults): string {
       "",
     );
   }
-  if (r.problems.length > 0) {
-    lines.push("Problems in this run:", "");
-    for (const p of r.problems) lines.push(`- ${p}`);
-    lines.push("");
-  }
+  lines.push(...problemsMarkdown(r.problems));
   return lines.join("\n");
 }

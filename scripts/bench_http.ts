@@ -23,6 +23,7 @@ import {
   Child,
   DIST,
   median,
+  problemsMarkdown,
   processTicks,
   type RunHeader,
   runHeader,
@@ -769,10 +770,6 @@ export function httpMarkdown(r: HttpResults): string {
       "",
     );
   }
-  if (r.problems.length > 0) {
-    lines.push("Problems in this run:", "");
-    for (const p of r.problems) lines.push(`- ${p}`);
-    lines.push("");
-  }
+  lines.push(...problemsMarkdown(r.problems));
   return lines.join("\n");
 }
