@@ -157,17 +157,14 @@ function watcher(
 
 // Deno.serve's Response keeps a string or bytes body where its server finds
 // it (the "serve fast" path); reading `body` would turn it into a stream and
-// put the response on the slow path. The symbols it uses, by description,
-// once found; anything else (another Deno, a stream): undefined.
-const denoKeys: Record<string, symbol | undefined> = {};
+// put the response on the slow path. Its symbols are found by description.
+const denoKeys: Record<string, SymbolSlot> = {};
 function denoKey(response: Response, description: string): unknown {
-  // deno-lint-ignore no-explicit-any
-  const r = response as any;
-  const known = denoKeys[description];
-  if (known && known in r) return r[known];
-  for (const key of Object.getOwnPropertySymbols(r)) {
-    if (key.description === description) return r[denoKeys[description] = key];
-  }
+  return symbolValue(
+    response,
+    denoKeys[description] ??= {},
+    (key) => key.description === description,
+  );
 }
 
 // The string or bytes body of a Response on Deno's fast path.
@@ -197,19 +194,35 @@ function nodeServerSizes(response: Response): boolean {
 
 // @hono/node-server's `[status, body, headers]` of a lightweight Response
 // not yet turned into a real one.
-// The symbol it keeps them under, once found (one per node-server copy).
-let cacheKey: symbol | undefined;
+const nodeServerSlot: SymbolSlot = {};
 // deno-lint-ignore no-explicit-any
 function nodeServerCache(response: Response): any[] | undefined {
-  // deno-lint-ignore no-explicit-any
-  const known = cacheKey && (response as any)[cacheKey];
-  if (Array.isArray(known) && known.length === 3) return known;
-  for (const key of Object.getOwnPropertySymbols(response)) {
+  return symbolValue(
+    response,
+    nodeServerSlot,
+    (_key, value) => Array.isArray(value) && value.length === 3,
     // deno-lint-ignore no-explicit-any
-    const cache = (response as any)[key];
-    if (Array.isArray(cache) && cache.length === 3) {
-      cacheKey = key;
-      return cache;
-    }
+  ) as any[] | undefined;
+}
+
+/** Where {@linkcode symbolValue} remembers the symbol it found. */
+interface SymbolSlot {
+  key?: symbol;
+}
+
+// The value `response` keeps under the own symbol `match` accepts; the symbol
+// is remembered in `slot` (a server's internals use the same one for every
+// response), so the next response is asked for it first.
+function symbolValue(
+  response: Response,
+  slot: SymbolSlot,
+  match: (key: symbol, value: unknown) => boolean,
+): unknown {
+  // deno-lint-ignore no-explicit-any
+  const r = response as any;
+  const known = slot.key;
+  if (known && known in r && match(known, r[known])) return r[known];
+  for (const key of Object.getOwnPropertySymbols(r)) {
+    if (match(key, r[key])) return r[slot.key = key];
   }
 }
