@@ -9,6 +9,7 @@
 // after `heapRequests` more operations.
 
 import process from "node:process";
+import { runtime } from "./_runtime.ts";
 import {
   createTracer,
   formatTraceHeader,
@@ -371,15 +372,6 @@ const CASES: Record<string, () => Subject | Promise<Subject>> = {
   "unsampled/xray-edge": () => xrayEdge(false),
   "unsampled/opentelemetry": () => openTelemetry(false),
 };
-
-function runtime(): { name: string; version: string } {
-  const g = globalThis as Record<string, unknown>;
-  const bun = g.Bun as { version: string } | undefined;
-  if (bun) return { name: "bun", version: bun.version };
-  const deno = g.Deno as { version: { deno: string } } | undefined;
-  if (deno) return { name: "deno", version: deno.version.deno };
-  return { name: "node", version: process.versions.node };
-}
 
 function collectGarbage(): void {
   const g = globalThis as Record<string, unknown>;

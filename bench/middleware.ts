@@ -27,6 +27,7 @@ import { Hono } from "hono";
 import { createTracer } from "xray-edge";
 import type { SendResult } from "xray-edge";
 import { xray } from "xray-edge/hono";
+import { runtime as detectRuntime } from "./_runtime.ts";
 
 const VARIANTS = ["no-op", "xray-default", "xray-100"] as const;
 type Variant = typeof VARIANTS[number];
@@ -35,8 +36,7 @@ const [roundsArg, perRoundArg] = process.argv.slice(2);
 const rounds = Number(roundsArg ?? 9);
 const perRound = Number(perRoundArg ?? 5000);
 
-const g = globalThis as Record<string, unknown>;
-const runtime = g.Bun ? "bun" : g.Deno ? "deno" : "node";
+const { name: runtime, version } = detectRuntime();
 let documents = 0;
 let errors = 0;
 let lastBytes = 0;
@@ -159,11 +159,7 @@ async function main(): Promise<void> {
   }
   console.log(JSON.stringify({
     runtime,
-    version: runtime === "bun"
-      ? (g.Bun as { version: string }).version
-      : runtime === "deno"
-      ? (g.Deno as { version: { deno: string } }).version.deno
-      : process.versions.node,
+    version,
     perRound,
     ns,
     documents,

@@ -34,6 +34,7 @@ import { xray } from "xray-edge/hono";
 import { withXRay } from "xray-edge/handler";
 import process from "node:process";
 import { Buffer } from "node:buffer";
+import { runtime as detectRuntime } from "../_runtime.ts";
 
 type Handler = (
   request: Request,
@@ -45,7 +46,7 @@ const sink = `127.0.0.1:${sinkPortArg}`;
 const udpPort = Number(udpPortArg);
 
 const g = globalThis as Record<string, unknown>;
-const runtime = g.Bun ? "bun" : g.Deno ? "deno" : "node";
+const runtime = detectRuntime().name;
 
 // ------------------------------------------------------------------ content
 
