@@ -160,3 +160,72 @@ Deno.test("utf8Length() counts UTF-8 bytes of ASCII, multi-byte, astral and lone
   assert.equal(utf8Length(long), 400_000);
   assert.equal(utf8Length("a".repeat(70_000)), 70_000);
 });
+
+Deno.test("documents are the JSON.stringify form of what was recorded: escapes, non-ASCII, lone surrogates, every block", async () => {
+  const { tracer, sender, flushed } = testTracer();
+  // Every character class JSON escapes or passes: quotes, backslashes,
+  // control characters, U+2028, non-ASCII, astral, lone surrogates.
+  const pool = [
+    '"',
+    "\\",
+    "\n",
+    "\u0000",
+    "\u001f",
+    "\u2028",
+    "é",
+    "😀",
+    "\ud800",
+    "\udfff",
+    "a",
+    " ",
+    "~",
+    "\u007f",
+  ];
+  const random = (n: number) =>
+    Array.from({ length: n }, (_, i) => pool[(i * 7 + n) % pool.length]).join(
+      "",
+    );
+  for (let n = 0; n < 40; n++) {
+    const text = random(n);
+    const s = tracer.startSegment("tricky", { sampled: true });
+    s.setHttpRequest({
+      method: "GET",
+      url: `https://h/${text}`,
+      userAgent: text,
+      clientIp: text,
+    });
+    s.setHttpResponse({ status: 200 + n, contentLength: n });
+    s.annotate("text", text).annotate("number", n / 3).annotate(
+      "flag",
+      n % 2 === 0,
+    );
+    s.setUser(text).addMetadata("value", { text, list: [text, n] }, text);
+    s.setAws({ note: text });
+    s.capture("db", (sub) => {
+      sub.setSql({ sanitizedQuery: `SELECT '${text}'`, user: text });
+      sub.addError(new Error(text));
+    });
+    s.end();
+  }
+  const docs = await flushed();
+  assert.equal(docs.length, 40);
+  for (const [n, raw] of sender.raw.entries()) {
+    // Byte for byte what JSON.stringify writes for the parsed document.
+    assert.equal(raw, JSON.stringify(JSON.parse(raw)));
+    const doc = docs[n];
+    const text = random(n);
+    assert.equal(doc.http.request.user_agent, text);
+    assert.equal(doc.http.request.client_ip, text);
+    assert.equal(doc.http.response.content_length, n);
+    assert.deepEqual(doc.annotations, {
+      text,
+      number: n / 3,
+      flag: n % 2 === 0,
+    });
+    assert.equal(doc.user, text);
+    assert.deepEqual(doc.metadata[text].value, { text, list: [text, n] });
+    assert.equal(doc.aws.note, text);
+    assert.equal(doc.subsegments[0].sql.user, text);
+    assert.equal(doc.subsegments[0].cause.exceptions[0].message, text);
+  }
+});
