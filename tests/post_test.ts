@@ -1,5 +1,5 @@
 // matrix: deno,node,bun,deno-npm — node:http test servers (workerd has none)
-// The daemon sender's default transport: node:http for http: URLs on Node,
+// The daemon sender's default transport: node:net for http: URLs on Node,
 // the global fetch elsewhere; a fetch replaced after the package loaded
 // (a test double, an interceptor) is always the one used.
 import assert from "node:assert/strict";

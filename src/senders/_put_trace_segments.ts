@@ -52,7 +52,7 @@ function stringOrUndefined(value: unknown): string | undefined {
 export async function postDocuments(
   url: URL,
   documents: readonly string[],
-  // When not given: the global fetch as it is at call time (node:http for
+  // When not given: the global fetch as it is at call time (node:net for
   // http: URLs on Node, see runtime/post.ts).
   fetchFn: typeof fetch = defaultFetch(),
   sendOptions: SendOptions | undefined,
