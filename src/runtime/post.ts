@@ -69,15 +69,16 @@ function nodeFetch(
   const headers = given instanceof Headers
     ? [...given]
     : Object.entries(given as Record<string, string>);
-  // Anything a request line or header could not carry goes to fetch, which
-  // refuses it as it should.
+  // Bodies other than text, and anything a request line or header could not
+  // carry (fetch refuses that as it should), go to fetch.
   if (
     url.protocol !== "http:" ||
+    (init?.body != null && typeof init.body !== "string") ||
     [url.pathname, url.search, ...headers.flat()].some((s) =>
       /[\r\n]/.test(String(s))
     )
   ) return original(input, init);
-  const body = String(init?.body ?? "");
+  const body = (init?.body ?? "") as string;
   let head = `${
     init?.method ?? "GET"
   } ${url.pathname}${url.search} HTTP/1.1\r\nhost: ${url.host}\r\n`;
