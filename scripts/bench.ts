@@ -12,7 +12,8 @@
 // 4. writes bench/results/<part>.json and regenerates BENCHMARKS.md from every
 //    results file there (a part not run keeps its last results).
 //
-// Flags: --only=micro|http|export (or a micro case prefix such as `request`),
+// Flags: --only=micro|http|export|paired (or a micro case prefix such as
+// `request`; `paired` prints and writes nothing: bench/http/paired.ts),
 // --render (only regenerate BENCHMARKS.md from bench/results/*.json; with
 // --quick, print what the quick results would give),
 // --runtimes=deno,node,bun, --no-write (print only), --quick (a smoke run:
@@ -27,6 +28,8 @@
 // servers write V8 CPU profiles to bench/results/profiles/, for DevTools).
 // export: --export-seconds=S (default 4), --down=S (default 60), --rate=N
 // (default 1500), --outage-runtimes=node (default node).
+// paired: --paired-seconds=S (default 40), --paired=a,b,… (default
+// xray-never,xray-5-discard,xray-100-discard,xray-100).
 // Timings are never asserted anywhere.
 
 import * as esbuild from "esbuild";
@@ -160,6 +163,7 @@ async function bundle(): Promise<void> {
       "http/server.ts",
       "http/sink.ts",
       "http/load.ts",
+      "http/paired.ts",
       "export.ts",
       "middleware.ts",
     ]
@@ -727,6 +731,24 @@ async function main(): Promise<void> {
   await installPeers();
   console.log("bundling bench/ …");
   await bundle();
+  if (only === "paired") {
+    const node = (await runtimes(["node"]))[0];
+    console.log(
+      await must(
+        "paired variants",
+        node.command,
+        [
+          ...node.args,
+          new URL("dist/http/paired.mjs", BENCH).pathname,
+          flag("paired-seconds") ?? "40",
+          ...(flag("paired") ??
+            "xray-never,xray-5-discard,xray-100-discard,xray-100").split(","),
+        ],
+        BENCH,
+      ),
+    );
+    return;
+  }
   const rts = await runtimes(wanted);
   const host = await machine();
   const save = async (name: string, data: unknown) => {
