@@ -14,7 +14,9 @@
 //
 // Variants: noop; xray-never, xray-5, xray-default, xray-100 (documents
 // posted by daemonSender to a sink process that counts them); xray-5-discard
-// and xray-100-discard (documents dropped by the sender).
+// and xray-100-discard (documents dropped by the sender); express (bare),
+// express-noop (a middleware that only calls next()), express-xray-never,
+// express-xray-100 and express-xray-100-discard (xrayExpress).
 
 import { Hono } from "hono";
 import type { MiddlewareHandler } from "hono";
@@ -22,7 +24,13 @@ import { getRequestListener } from "@hono/node-server";
 import { createTracer, daemonSender, localSampler } from "xray-edge";
 import type { Sampler, Sender } from "xray-edge";
 import { xray } from "xray-edge/hono";
-import { createServer, type IncomingMessage } from "node:http";
+import { xrayExpress } from "xray-edge/node-server";
+import express from "express";
+import {
+  createServer,
+  type IncomingMessage,
+  type ServerResponse,
+} from "node:http";
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
@@ -46,6 +54,7 @@ function start(
     const child = spawn(process.execPath, [script, ...args], {
       stdio: ["pipe", "pipe", "inherit"],
     });
+    children.push(child);
     const lines = createInterface({ input: child.stdout! });
     lines.on("line", (line) => {
       const match = line.match(re);
@@ -58,6 +67,10 @@ function start(
   });
 }
 
+// Child processes, ended when this one ends however it ends.
+const children: ChildProcess[] = [];
+process.on("exit", () => children.forEach((child) => child.kill()));
+
 const discard: Sender = { send: () => Promise.resolve({ ok: true }) };
 
 function sampler(rate: number): Sampler {
@@ -68,12 +81,12 @@ function sampler(rate: number): Sampler {
   });
 }
 
-function middleware(variant: string, sink: string): MiddlewareHandler {
-  if (variant === "noop") return async (_c, next) => await next();
-  const match = /^xray-(never|5|default|100)(-discard)?$/.exec(variant);
+// The tracer a variant named `xray-<rule>[-discard]` asks for.
+function tracerFor(variant: string, sink: string) {
+  const match = /xray-(never|5|default|100)(-discard)?$/.exec(variant);
   if (!match) throw new Error(`Unknown variant '${variant}'`);
   const [, rule, dropped] = match;
-  const tracer = createTracer({
+  return createTracer({
     serviceName: "bench",
     sender: dropped ? discard : daemonSender({ address: sink }),
     sampler: rule === "default"
@@ -81,7 +94,29 @@ function middleware(variant: string, sink: string): MiddlewareHandler {
       : sampler(rule === "never" ? 0 : rule === "5" ? 0.05 : 1),
     onError: (e) => console.error(String(e)),
   });
-  return xray({ tracer });
+}
+
+type Listener = (req: IncomingMessage, res: ServerResponse) => void;
+
+function listener(variant: string, sink: string): Listener {
+  if (variant.startsWith("express")) {
+    const app = express();
+    if (variant === "express-noop") app.use((_req, _res, next) => next());
+    else if (variant !== "express") {
+      app.use(xrayExpress({ tracer: tracerFor(variant, sink) }));
+    }
+    app.get("/text", (_req, res) => {
+      res.type("text/plain").send("hello");
+    });
+    return app;
+  }
+  const app = new Hono();
+  const middleware: MiddlewareHandler = variant === "noop"
+    ? async (_c, next) => await next()
+    : xray({ tracer: tracerFor(variant, sink) });
+  app.use(middleware);
+  app.get("/text", (c) => c.text("hello"));
+  return getRequestListener(app.fetch);
 }
 
 // The calling thread's CPU time in µs.
@@ -109,12 +144,9 @@ async function main(): Promise<void> {
     [],
     /sink (\d+) (\d+)/,
   );
-  const listeners = variants.map((variant) => {
-    const app = new Hono();
-    app.use(middleware(variant, `127.0.0.1:${sinkMatch[1]}`));
-    app.get("/text", (c) => c.text("hello"));
-    return getRequestListener(app.fetch);
-  });
+  const listeners = variants.map((variant) =>
+    listener(variant, `127.0.0.1:${sinkMatch[1]}`)
+  );
   let current = 0;
   let served = 0;
   const server = createServer((req: IncomingMessage, res) => {
