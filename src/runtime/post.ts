@@ -95,7 +95,10 @@ function nodeFetch(
   );
 }
 
-const EVENTS = ["data", "error", "end", "close"];
+// How a connection ends: what drops an idle one from the pool.
+const ENDINGS = ["error", "end", "close"];
+// What a request listens to on its connection (listeners in this order).
+const EVENTS = ["data", ...ENDINGS];
 
 // Sends `request` on an idle connection to the URL's host, or on a new one,
 // and reads the answer. A kept-alive connection the server closed meanwhile
@@ -112,7 +115,7 @@ function exchange(
   let socket: Socket;
   if (kept) {
     socket = kept.socket;
-    for (const event of EVENTS) socket.off(event, kept.drop);
+    for (const event of ENDINGS) socket.off(event, kept.drop);
     socket.ref();
   } else {
     socket = net.connect({
@@ -173,7 +176,7 @@ function keep(key: string, socket: Socket): void {
       socket.destroy();
     },
   };
-  for (const event of ["error", "end", "close"]) socket.on(event, entry.drop);
+  for (const event of ENDINGS) socket.on(event, entry.drop);
   socket.unref();
   pool.push(entry);
 }
