@@ -138,7 +138,12 @@ export function startRequestSegment(
       traceHeader: header("x-amzn-trace-id"),
       // For the tracer's propagation (W3C traceparent); names in lower case.
       headers: header,
-      sampling: { host, method, path: parts ? parts[2] || "/" : href },
+      sampling: {
+        serviceName: name,
+        host,
+        method,
+        path: parts ? parts[2] || "/" : href,
+      },
     },
   );
   if (segment.isSampled) {

