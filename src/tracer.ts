@@ -393,11 +393,12 @@ export function createTracer(options: TracerOptions = {}): Tracer {
       let ruleName: string | undefined;
       if (typeof sampled !== "boolean") {
         try {
-          // The caller's object when it names this service already.
+          // The sampler sees the segment's (sanitized) name: the caller's
+          // object when it names it already, else a copy that does.
           const request: SamplingRequest =
             sampling?.serviceName === clean && !origin
               ? sampling
-              : { serviceName: clean, ...sampling };
+              : { ...sampling, serviceName: clean };
           if (origin) request.serviceType ??= origin;
           const d = sampler.shouldSample(request);
           sampled = d.sampled === true;

@@ -61,6 +61,40 @@ Deno.test("startSegment() asks the sampler for Sampled=? and for no header, and 
   assert.equal(docs[1].name, "test-service");
 });
 
+Deno.test("the sampler sees the sanitized segment name, whatever name the sampling input carries, and the input is never changed", () => {
+  const sampler = recordingSampler(false);
+  const { tracer } = testTracer({ sampler });
+  const input = {
+    serviceName: "a!b",
+    host: "a!b.example",
+    method: "GET",
+    path: "/",
+  };
+  tracer.startSegment("a!b", { sampling: input }).end();
+  tracer.startSegment("ab", { sampling: input }).end();
+  tracer.startSegment("test-service", { sampling: input }).end();
+  const named = { ...input, serviceName: "ab" };
+  tracer.startSegment("ab", { sampling: named }).end();
+  assert.deepEqual(sampler.seen.map((r) => r.serviceName), [
+    "ab",
+    "ab",
+    "test-service",
+    "ab",
+  ]);
+  assert.deepEqual(
+    sampler.seen.map((r) => r.host),
+    Array(4).fill("a!b.example"),
+  );
+  // Passed on as it is when it names the segment already, copied otherwise.
+  assert.equal(sampler.seen[3], named);
+  assert.deepEqual(input, {
+    serviceName: "a!b",
+    host: "a!b.example",
+    method: "GET",
+    path: "/",
+  });
+});
+
 Deno.test("a sampler that throws is reported and the request is not sampled", () => {
   const { tracer, errors } = testTracer({
     sampler: {
