@@ -11,6 +11,7 @@ import { ANNOTATION_KEY, type Segment } from "./segment.ts";
 import { TRACE_HEADER } from "./trace_header.ts";
 import { wildcardMatch } from "./wildcard.ts";
 import { toError, XRayError } from "./errors.ts";
+import { SMALL_BODY } from "./_util.ts";
 import {
   connectionAddress,
   requestHeader,
@@ -223,12 +224,6 @@ export function failRequest(
 
 /** The annotation a request whose client went away before the whole body was sent carries. */
 export const CLIENT_ABORTED = "client_aborted";
-
-/**
- * Declared bodies up to this size end the segment when the handler returns,
- * where the runtime does not tell when the response was sent.
- */
-const SMALL_BODY = 65536;
 
 // Ends the segments of watched bodies that were dropped unsent. The
 // callback is made here, not in a request's scope, which it would keep alive.

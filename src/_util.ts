@@ -59,3 +59,60 @@ export function utf8Length(text: string): number {
   scratch ??= new Uint8Array(SCRATCH_BYTES);
   return encoder.encodeInto(text, scratch).written;
 }
+
+/**
+ * Declared bodies up to this size end the segment when the handler returns,
+ * where the runtime does not tell when the response was sent.
+ */
+export const SMALL_BODY = 65536;
+
+// Headers a node:http message's `headers` object keeps the first of when
+// repeated (Node's own list); `cookie` is joined with "; ", the rest ", ".
+const FIRST_ONLY = new Set([
+  "age",
+  "authorization",
+  "content-length",
+  "content-type",
+  "etag",
+  "expires",
+  "from",
+  "host",
+  "if-modified-since",
+  "if-unmodified-since",
+  "last-modified",
+  "location",
+  "max-forwards",
+  "proxy-authorization",
+  "referer",
+  "retry-after",
+  "server",
+  "user-agent",
+]);
+
+/**
+ * A header of a `node:http` message read from its `rawHeaders` list, as its
+ * `headers` object would give it (joined into one string), without the
+ * object: Node builds that on first read, ~0.35 µs a request in a server.
+ *
+ * @param raw The message's `rawHeaders`: names and values, alternating.
+ * @param name The header name, in lower case.
+ * @returns The value, or null.
+ */
+export function rawHeader(
+  raw: readonly unknown[],
+  name: string,
+): string | null {
+  let value: string | null = null;
+  for (let i = 0; i < raw.length - 1; i += 2) {
+    const key = raw[i];
+    if (
+      typeof key === "string" && key.length === name.length &&
+      key.toLowerCase() === name
+    ) {
+      if (value === null) value = String(raw[i + 1]);
+      else if (FIRST_ONLY.has(name)) break;
+      else value += (name === "cookie" ? "; " : ", ") + raw[i + 1];
+    }
+  }
+  return value;
+}

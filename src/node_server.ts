@@ -44,6 +44,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { Buffer } from "node:buffer";
 import type { Segment } from "./segment.ts";
 import { TRACE_HEADER } from "./trace_header.ts";
+import { rawHeader } from "./_util.ts";
 import {
   CLIENT_ABORTED,
   type IncomingOptions,
@@ -159,14 +160,10 @@ function resolveOptions(
   return opts;
 }
 
-// The header as one string (repeated headers joined as fetch's Headers does).
+// The header as one string, as `req.headers` has it (repeated ones joined),
+// read without building that object.
 function header(req: IncomingMessage, name: string): string | null {
-  const value = req.headers[name];
-  return value === undefined
-    ? null
-    : Array.isArray(value)
-    ? value.join(", ")
-    : value;
+  return rawHeader(req.rawHeaders, name);
 }
 
 // What startRequestSegment and per-request plugins read of a Request

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { utf8Length } from "../_util.ts";
+import { rawHeader, SMALL_BODY, utf8Length } from "../_util.ts";
 
 /**
  * Finds the client's connection address in what runtimes pass beside the
@@ -37,11 +37,9 @@ export function connectionAddress(
 
 /**
  * A request header, from `@hono/node-server`'s `incoming` message when there
- * is one (its `Request.headers` is built from scratch on first read), else
- * from the request. The message's `rawHeaders` list is searched rather than
- * its `headers` object, which Node builds on first read (~0.35 µs a request
- * in a server, measured): repeated headers are joined with ", " except
- * `host` and `user-agent`, of which the first counts, as in `headers`.
+ * is one (its `Request.headers` is built from scratch on first read; the
+ * message's `rawHeaders` are read, not its `headers`, which Node builds on
+ * first read too), else from the request.
  *
  * @param request The request.
  * @param runtimeArg What the server passed beside it.
@@ -55,20 +53,7 @@ export function requestHeader(
 ): string | null {
   // deno-lint-ignore no-explicit-any
   const raw = (runtimeArg as any)?.incoming?.rawHeaders;
-  if (!Array.isArray(raw)) return request.headers.get(name);
-  let value: string | null = null;
-  for (let i = 0; i < raw.length - 1; i += 2) {
-    const key = raw[i];
-    if (
-      typeof key === "string" && key.length === name.length &&
-      key.toLowerCase() === name
-    ) {
-      if (value === null) value = String(raw[i + 1]);
-      else if (name === "host" || name === "user-agent") break;
-      else value += ", " + raw[i + 1];
-    }
-  }
-  return value;
+  return Array.isArray(raw) ? rawHeader(raw, name) : request.headers.get(name);
 }
 
 /**
@@ -171,12 +156,6 @@ function watcher(
     ];
   }
 }
-
-/**
- * Bodies up to this size (`SMALL_BODY` in _incoming.ts) end the segment when
- * the handler returns where the runtime does not tell when they were sent.
- */
-const SMALL_BODY = 65536;
 
 // Bun's `inspect` prints a Response's body last: a body held in memory (a
 // string, bytes, a Blob, form data) as "Blob (…)", a stream as

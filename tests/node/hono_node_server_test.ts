@@ -9,6 +9,7 @@ import { Hono } from "hono";
 import { createTracer } from "../../mod.ts";
 import { xray } from "../../src/hono.ts";
 import { memorySender } from "../../src/testing.ts";
+import { rawHeader } from "../../src/_util.ts";
 import {
   honoOverRealHttp,
   type ServeFetch,
@@ -136,4 +137,59 @@ Deno.test("Hono on @hono/node-server: mixed-case and repeated request headers ov
       await server.close();
     }
   });
+});
+
+// rawHeader() gives what Node's own `headers` object gives, for headers
+// Node keeps the first of, joins with "; " (cookie) or ", ", in any case.
+Deno.test("rawHeader() reads a node:http request's rawHeaders as its headers object has them", async () => {
+  const names = [
+    "host",
+    "user-agent",
+    "content-type",
+    "authorization",
+    "referer",
+    "cookie",
+    "x-forwarded-for",
+    "x-amzn-trace-id",
+    "traceparent",
+    "x-custom",
+    "x-absent",
+  ];
+  const seen = new Promise<[Record<string, unknown>, Record<string, unknown>]>(
+    (resolve) => {
+      const server = createServer((req, res) => {
+        const headers = Object.fromEntries(names.map((n) => {
+          const v = req.headers[n];
+          return [n, Array.isArray(v) ? v.join(", ") : v ?? null];
+        }));
+        const raw = Object.fromEntries(
+          names.map((n) => [n, rawHeader(req.rawHeaders, n)]),
+        );
+        res.end("ok", () => server.close());
+        resolve([raw, headers]);
+      }).listen(0, "127.0.0.1", () => {
+        const { port } = server.address() as AddressInfo;
+        const socket = connect(port, "127.0.0.1");
+        socket.on("data", () => {});
+        socket.on("error", () => {});
+        socket.write(
+          "GET / HTTP/1.1\r\nHost: a.example\r\nhost: b.example\r\n" +
+            "User-Agent: one\r\nuser-agent: two\r\n" +
+            "Content-Type: text/plain\r\nCONTENT-TYPE: text/html\r\n" +
+            "Authorization: x\r\nauthorization: y\r\nReferer: r1\r\nReferer: r2\r\n" +
+            "Cookie: a=1\r\ncookie: b=2\r\n" +
+            "X-Forwarded-For: 203.0.113.7\r\nx-forwarded-for: 10.0.0.1\r\n" +
+            "X-Amzn-Trace-Id: Root=1-5759e988-bd862e3fe1be46a994272793\r\n" +
+            "traceparent: 00-a-b-01\r\nTRACEPARENT: 00-c-d-01\r\n" +
+            "X-Custom: 1\r\nx-custom: 2\r\nX-CUSTOM: 3\r\n" +
+            "Connection: close\r\n\r\n",
+        );
+      });
+    },
+  );
+  const [raw, headers] = await seen;
+  assert.deepEqual(raw, headers);
+  assert.equal(raw.host, "a.example");
+  assert.equal(raw.cookie, "a=1; b=2");
+  assert.equal(raw["x-custom"], "1, 2, 3");
 });
